@@ -1,0 +1,145 @@
+//! Typed configuration, read once from the environment (API.md's table).
+//! Secrets are never logged: `Debug` redacts them.
+
+use std::net::SocketAddr;
+
+use anyhow::{bail, Context};
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/comics";
+pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+pub const DEV_JWT_SECRET: &str = "comics-development-secret-do-not-use-in-production";
+
+#[derive(Clone)]
+pub struct Settings {
+    /// The event store (write side).
+    pub database_url: String,
+    /// The catalog projection's query store (defaults to `database_url`).
+    pub catalog_database_url: String,
+    pub nats_url: String,
+    pub http_addr: SocketAddr,
+    pub nats_prefix: String,
+    pub jwt: JwtSettings,
+}
+
+#[derive(Clone)]
+pub struct JwtSettings {
+    pub secret: String,
+    /// True when no `COMICS_JWT_SECRET` was set and the development secret is used.
+    pub is_development_secret: bool,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("catalog_database_url", &redact_url(&self.catalog_database_url))
+            .field("nats_url", &redact_url(&self.nats_url))
+            .field("http_addr", &self.http_addr)
+            .field("nats_prefix", &self.nats_prefix)
+            .field("jwt_secret", &"<redacted>")
+            .field("jwt_issuer", &self.jwt.issuer)
+            .field("jwt_audience", &self.jwt.audience)
+            .finish()
+    }
+}
+
+/// Hides the password of a URL such as `postgres://user:secret@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the settings through `get` (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let non_empty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let database_url = non_empty("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        let http_addr = non_empty("COMICS_HTTP_ADDR").unwrap_or_else(|| DEFAULT_HTTP_ADDR.into());
+        let http_addr = http_addr
+            .parse()
+            .with_context(|| format!("COMICS_HTTP_ADDR={http_addr:?} is not a socket address"))?;
+        let nats_prefix = non_empty("COMICS_NATS_PREFIX").unwrap_or_else(|| "comics".into());
+        validate_prefix(&nats_prefix)?;
+        let secret = non_empty("COMICS_JWT_SECRET");
+        Ok(Self {
+            catalog_database_url: non_empty("COMICS_CATALOG_DATABASE_URL")
+                .unwrap_or_else(|| database_url.clone()),
+            database_url,
+            nats_url: non_empty("NATS_URL").unwrap_or_else(|| DEFAULT_NATS_URL.into()),
+            http_addr,
+            nats_prefix,
+            jwt: JwtSettings {
+                is_development_secret: secret.is_none(),
+                secret: secret.unwrap_or_else(|| DEV_JWT_SECRET.into()),
+                issuer: non_empty("COMICS_JWT_ISSUER"),
+                audience: non_empty("COMICS_JWT_AUDIENCE"),
+            },
+        })
+    }
+}
+
+/// A prefix becomes part of NATS subjects, stream and consumer names.
+fn validate_prefix(prefix: &str) -> anyhow::Result<()> {
+    let ok = !prefix.is_empty()
+        && prefix.len() <= 32
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !ok {
+        bail!("COMICS_NATS_PREFIX={prefix:?} must be 1-32 characters from a-z, 0-9, _ and -");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.nats_url, "nats://127.0.0.1:4222");
+        assert_eq!(s.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.nats_prefix, "comics");
+        assert_eq!(s.catalog_database_url, s.database_url);
+        assert!(s.jwt.is_development_secret);
+    }
+
+    #[test]
+    fn a_bad_prefix_or_address_is_refused() {
+        assert!(settings(&[("COMICS_NATS_PREFIX", "a.b")]).is_err());
+        assert!(settings(&[("COMICS_HTTP_ADDR", "nowhere")]).is_err());
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let s = settings(&[
+            ("COMICS_JWT_SECRET", "s3cret"),
+            ("DATABASE_URL", "postgres://u:pw@h/db"),
+        ])
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("s3cret") && !shown.contains("pw@"), "{shown}");
+    }
+}

@@ -1,0 +1,201 @@
+//! HTTP plumbing shared by both services: request ids, JSON bodies and query
+//! strings whose rejections are problem+json, and the common fallbacks.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{request::Parts, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use crate::problem::{FieldProblem, Problem};
+
+pub const REQUEST_ID: &str = "x-request-id";
+/// The largest JSON command body accepted (1 MiB).
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+
+/// The id of the request being served (taken from `X-Request-Id` when the
+/// client sent a sane one, else a fresh UUID).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// Middleware: assigns the request id, echoes it on the response and puts it
+/// on the tracing span.
+pub async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id);
+    let mut response = tracing::Instrument::instrument(next.run(req), span).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, v);
+    }
+    response
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(uuid::Uuid::now_v7().to_string())))
+    }
+}
+
+/// A JSON body: malformed → 400, breaks the schema (unknown field, wrong
+/// type) → 422, wrong media type → 415, too large → 413.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Self(v)),
+            Err(rejection) => Err(json_problem(rejection)),
+        }
+    }
+}
+
+fn json_problem(rejection: JsonRejection) -> Problem {
+    let text = rejection.body_text();
+    match rejection {
+        JsonRejection::JsonDataError(e) => {
+            let message = std::error::Error::source(&e)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| text.clone());
+            Problem::validation(vec![field_problem(&message)])
+        }
+        JsonRejection::JsonSyntaxError(_) => Problem::bad_request(text),
+        JsonRejection::MissingJsonContentType(_) => Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+        )
+        .with_detail("expected Content-Type: application/json"),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            "Payload too large",
+        )
+        .with_detail(format!("the body must be at most {MAX_JSON_BODY} bytes")),
+        other => Problem::new(other.status(), "bad-request", "Bad request").with_detail(text),
+    }
+}
+
+/// Turns serde's "path: message" or "unknown field `x`" into a field problem.
+fn field_problem(message: &str) -> FieldProblem {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or("body");
+        return FieldProblem {
+            field: field.into(),
+            message: "unknown field".into(),
+        };
+    }
+    if let Some(rest) = message.split("missing field `").nth(1) {
+        let field = rest.split('`').next().unwrap_or("body");
+        return FieldProblem {
+            field: field.into(),
+            message: "is required".into(),
+        };
+    }
+    match message.split_once(": ") {
+        Some((path, msg)) if !path.contains(' ') && path != "." => FieldProblem {
+            field: path.into(),
+            message: msg.into(),
+        },
+        _ => FieldProblem {
+            field: "body".into(),
+            message: message.into(),
+        },
+    }
+}
+
+/// Query parameters: a bad value is a 400 problem.
+pub struct QueryParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for QueryParams<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Self(q.0))
+            .map_err(|e: QueryRejection| Problem::bad_request(e.body_text()))
+    }
+}
+
+/// Path parameters: anything that does not parse (an id that is not a UUID)
+/// names nothing, so it is a 404.
+pub struct PathParams<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for PathParams<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Self(p.0))
+            .map_err(|e: PathRejection| Problem::not_found(e.body_text()))
+    }
+}
+
+/// Fallback for unknown routes.
+pub async fn not_found() -> Problem {
+    Problem::not_found("no such endpoint")
+}
+
+/// Turns axum's plain-text 405 (and other bodiless errors) into problem+json.
+pub async fn problem_for_plain_errors(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if status == StatusCode::METHOD_NOT_ALLOWED && !is_problem {
+        let allow = response.headers().get(axum::http::header::ALLOW).cloned();
+        let mut p = Problem::new(status, "method-not-allowed", "Method not allowed").into_response();
+        if let Some(allow) = allow {
+            p.headers_mut().insert(axum::http::header::ALLOW, allow);
+        }
+        return p;
+    }
+    response
+}
+
+pub async fn live() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_messages_name_the_field() {
+        assert_eq!(field_problem("unknown field `titel`, expected one of `title`").field, "titel");
+        assert_eq!(field_problem("missing field `title` at line 1 column 2").field, "title");
+        assert_eq!(field_problem("score: invalid type: string").field, "score");
+    }
+}

@@ -1,0 +1,24 @@
+//! The registry of read models: each projection's name, the Postgres schema
+//! that holds its query store, and the aggregate types it follows. Shared by
+//! the projectors (which write it) and the query service (which reads it and
+//! waits on it for the consistency token).
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProjectionInfo {
+    pub name: &'static str,
+    pub schema: &'static str,
+    pub aggregate_types: &'static [&'static str],
+}
+
+/// Comics, chapters and genres.
+pub const CATALOG: ProjectionInfo = ProjectionInfo {
+    name: "catalog",
+    schema: "catalog",
+    aggregate_types: &["Comic", "Chapter"],
+};
+
+pub const ALL: &[ProjectionInfo] = &[CATALOG];
+
+pub fn by_name(name: &str) -> Option<ProjectionInfo> {
+    ALL.iter().copied().find(|p| p.name == name)
+}

@@ -1,0 +1,353 @@
+//! The Comic aggregate: a catalog entry, and the register of its chapters'
+//! numbers, which makes `(comic, language, number)` unique.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, DomainEvent};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::values::{
+    ChapterNumber, ComicStatus, ComicTitle, ComicType, Description, Genres, Language, NameList,
+};
+
+/// The writable fields of a comic, all validated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComicDetails {
+    pub title: ComicTitle,
+    #[serde(default)]
+    pub alt_titles: NameList,
+    #[serde(default)]
+    pub description: Description,
+    #[serde(default)]
+    pub authors: NameList,
+    #[serde(default)]
+    pub artists: NameList,
+    #[serde(default)]
+    pub status: ComicStatus,
+    #[serde(rename = "type", default)]
+    pub comic_type: ComicType,
+    #[serde(default)]
+    pub genres: Genres,
+}
+
+/// A change to some of a comic's writable fields; `None` leaves a field as is.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ComicChanges {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<ComicTitle>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_titles: Option<NameList>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<Description>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authors: Option<NameList>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artists: Option<NameList>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ComicStatus>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub comic_type: Option<ComicType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genres: Option<Genres>,
+}
+
+impl ComicChanges {
+    /// Keeps only the fields that differ from `current`.
+    fn against(self, current: &ComicDetails) -> Self {
+        fn keep<T: PartialEq>(new: Option<T>, old: &T) -> Option<T> {
+            new.filter(|v| v != old)
+        }
+        Self {
+            title: keep(self.title, &current.title),
+            alt_titles: keep(self.alt_titles, &current.alt_titles),
+            description: keep(self.description, &current.description),
+            authors: keep(self.authors, &current.authors),
+            artists: keep(self.artists, &current.artists),
+            status: keep(self.status, &current.status),
+            comic_type: keep(self.comic_type, &current.comic_type),
+            genres: keep(self.genres, &current.genres),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    fn apply_to(self, d: &mut ComicDetails) {
+        macro_rules! set {
+            ($($f:ident),+) => { $(if let Some(v) = self.$f { d.$f = v; })+ };
+        }
+        set!(
+            title,
+            alt_titles,
+            description,
+            authors,
+            artists,
+            status,
+            comic_type,
+            genres
+        );
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ComicCommand {
+    Create {
+        comic_id: Uuid,
+        details: ComicDetails,
+    },
+    Update(ComicChanges),
+    Delete,
+    /// Reserve `number` in `language` for a chapter (new, or renumbered).
+    ClaimChapterNumber {
+        chapter_id: Uuid,
+        language: Language,
+        number: ChapterNumber,
+    },
+    /// Free a number a chapter held (it was renumbered or deleted).
+    ReleaseChapterNumber {
+        chapter_id: Uuid,
+        language: Language,
+        number: ChapterNumber,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ComicEvent {
+    ComicCreated {
+        comic_id: Uuid,
+        details: ComicDetails,
+    },
+    ComicUpdated {
+        changes: ComicChanges,
+    },
+    ComicDeleted {},
+    ChapterNumberClaimed {
+        chapter_id: Uuid,
+        language: Language,
+        number: ChapterNumber,
+    },
+    ChapterNumberReleased {
+        chapter_id: Uuid,
+        language: Language,
+        number: ChapterNumber,
+    },
+}
+
+impl DomainEvent for ComicEvent {
+    fn event_type(&self) -> String {
+        match self {
+            Self::ComicCreated { .. } => "ComicCreated",
+            Self::ComicUpdated { .. } => "ComicUpdated",
+            Self::ComicDeleted {} => "ComicDeleted",
+            Self::ChapterNumberClaimed { .. } => "ChapterNumberClaimed",
+            Self::ChapterNumberReleased { .. } => "ChapterNumberReleased",
+        }
+        .to_string()
+    }
+    fn event_version(&self) -> String {
+        "1".to_string()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ComicError {
+    #[error("comic not found")]
+    NotFound,
+    #[error("comic already exists")]
+    AlreadyExists,
+    #[error("chapter {number} ({language}) already exists in this comic")]
+    ChapterNumberTaken { language: String, number: String },
+    #[error("a dependency is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Facts the Comic aggregate needs from outside itself.
+#[async_trait]
+pub trait ComicServices: Send + Sync {
+    /// Whether chapter `chapter_id` exists, is not deleted and has `number`
+    /// in `language` — used to recognise a claim left behind by a crash
+    /// between claiming a number and writing the chapter.
+    async fn chapter_holds(
+        &self,
+        chapter_id: Uuid,
+        language: &Language,
+        number: &ChapterNumber,
+    ) -> Result<bool, String>;
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Comic {
+    pub details: Option<ComicDetails>,
+    pub deleted: bool,
+    /// Which chapter holds each number, by language and number. A chapter
+    /// may hold two numbers for a moment while it is renumbered (the new one
+    /// is claimed before the chapter changes, the old one released after),
+    /// so a crash in between leaves a claim too many, never one too few.
+    #[serde(with = "number_register")]
+    pub numbers: BTreeMap<(Language, ChapterNumber), Uuid>,
+}
+
+impl Comic {
+    fn live(&self) -> Result<&ComicDetails, ComicError> {
+        match (&self.details, self.deleted) {
+            (Some(d), false) => Ok(d),
+            _ => Err(ComicError::NotFound),
+        }
+    }
+
+    async fn claim(
+        &mut self,
+        chapter_id: Uuid,
+        language: Language,
+        number: ChapterNumber,
+        services: &dyn ComicServices,
+        sink: &EventSink<Self>,
+    ) -> Result<(), ComicError> {
+        self.live()?;
+        let key = (language.clone(), number.clone());
+        let holder = self.numbers.get(&key).copied();
+        if holder == Some(chapter_id) {
+            return Ok(());
+        }
+        if let Some(holder) = holder {
+            let held = services
+                .chapter_holds(holder, &language, &number)
+                .await
+                .map_err(ComicError::Unavailable)?;
+            if held {
+                return Err(ComicError::ChapterNumberTaken {
+                    language: language.as_str().into(),
+                    number: number.as_str().into(),
+                });
+            }
+            let stale = ComicEvent::ChapterNumberReleased {
+                chapter_id: holder,
+                language: language.clone(),
+                number: number.clone(),
+            };
+            sink.write(stale, self).await;
+        }
+        let claimed = ComicEvent::ChapterNumberClaimed {
+            chapter_id,
+            language,
+            number,
+        };
+        sink.write(claimed, self).await;
+        Ok(())
+    }
+}
+
+impl Aggregate for Comic {
+    const TYPE: &'static str = crate::aggregate_types::COMIC;
+    type Command = ComicCommand;
+    type Event = ComicEvent;
+    type Error = ComicError;
+    type Services = Arc<dyn ComicServices>;
+
+    async fn handle(
+        &mut self,
+        command: ComicCommand,
+        services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), ComicError> {
+        match command {
+            ComicCommand::Create { comic_id, details } => {
+                if self.details.is_some() {
+                    return Err(ComicError::AlreadyExists);
+                }
+                sink.write(ComicEvent::ComicCreated { comic_id, details }, self)
+                    .await;
+            }
+            ComicCommand::Update(changes) => {
+                let changes = changes.against(self.live()?);
+                if !changes.is_empty() {
+                    sink.write(ComicEvent::ComicUpdated { changes }, self).await;
+                }
+            }
+            ComicCommand::Delete => {
+                self.live()?;
+                sink.write(ComicEvent::ComicDeleted {}, self).await;
+            }
+            ComicCommand::ClaimChapterNumber {
+                chapter_id,
+                language,
+                number,
+            } => {
+                self.claim(chapter_id, language, number, services.as_ref(), sink)
+                    .await?;
+            }
+            ComicCommand::ReleaseChapterNumber {
+                chapter_id,
+                language,
+                number,
+            } => {
+                let key = (language, number);
+                if self.numbers.get(&key) == Some(&chapter_id) {
+                    let (language, number) = key;
+                    let event = ComicEvent::ChapterNumberReleased {
+                        chapter_id,
+                        language,
+                        number,
+                    };
+                    sink.write(event, self).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: ComicEvent) {
+        match event {
+            ComicEvent::ComicCreated { details, .. } => self.details = Some(details),
+            ComicEvent::ComicUpdated { changes } => {
+                if let Some(d) = self.details.as_mut() {
+                    changes.apply_to(d);
+                }
+            }
+            ComicEvent::ComicDeleted {} => self.deleted = true,
+            ComicEvent::ChapterNumberClaimed {
+                chapter_id,
+                language,
+                number,
+            } => {
+                self.numbers.insert((language, number), chapter_id);
+            }
+            ComicEvent::ChapterNumberReleased {
+                chapter_id,
+                language,
+                number,
+            } => {
+                let key = (language, number);
+                if self.numbers.get(&key) == Some(&chapter_id) {
+                    self.numbers.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+/// Serializes the register as a list (JSON maps need string keys).
+mod number_register {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+
+    type Register = BTreeMap<(Language, ChapterNumber), Uuid>;
+
+    pub fn serialize<S: Serializer>(map: &Register, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter().map(|((l, n), id)| (l, n, id)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Register, D::Error> {
+        let items: Vec<(Language, ChapterNumber, Uuid)> = Deserialize::deserialize(d)?;
+        Ok(items.into_iter().map(|(l, n, id)| ((l, n), id)).collect())
+    }
+}
+
+#[cfg(test)]
+#[path = "comic_tests.rs"]
+mod tests;

@@ -1,0 +1,23 @@
+//! NATS JetStream for the comics platform: the stream and consumer
+//! definitions of `nats/definitions`, the event record every message carries
+//! (the audit item of API.md), and the relay that tails the Postgres event
+//! log in commit order and publishes it without loss, gap or duplicate.
+#![forbid(unsafe_code)]
+
+pub mod record;
+pub mod relay;
+pub mod stream;
+
+pub use record::{CommitCursor, EventRecord};
+pub use stream::Names;
+
+/// Connects to NATS with a name that shows up in the server's monitoring.
+pub async fn connect(url: &str, name: &str) -> anyhow::Result<async_nats::Client> {
+    use anyhow::Context;
+    async_nats::ConnectOptions::new()
+        .name(name)
+        .connection_timeout(std::time::Duration::from_secs(5))
+        .connect(url)
+        .await
+        .with_context(|| format!("cannot connect to NATS at {url}"))
+}

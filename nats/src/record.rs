@@ -1,0 +1,151 @@
+//! One stored event as the outside world sees it (the audit item, and the
+//! body of every JetStream message), and reading them in commit order.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::PgExecutor;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub position: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl EventRecord {
+    /// `<aggregate_type>:<aggregate_id>:<sequence>`, the `Nats-Msg-Id`.
+    pub fn message_id(&self) -> String {
+        format!("{}:{}:{}", self.aggregate_type, self.aggregate_id, self.sequence)
+    }
+
+    /// The payload as cqrs-es stored it: `{"<EventType>": {...}}`, ready to
+    /// deserialize into the aggregate's event enum.
+    pub fn tagged_payload(&self) -> Value {
+        serde_json::json!({ self.event_type.clone(): self.payload.clone() })
+    }
+}
+
+/// A place in commit order: `(tx_id, position)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CommitCursor {
+    pub tx_id: i64,
+    pub position: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    tx_id: i64,
+    position: i64,
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: Value,
+    metadata: Value,
+    recorded_at: DateTime<Utc>,
+}
+
+/// cqrs-es stores `{"EventType": {...}}`; the record carries the inner object.
+fn untag(event_type: &str, payload: Value) -> Value {
+    match payload {
+        Value::Object(mut map) if map.len() == 1 && map.contains_key(event_type) => {
+            map.remove(event_type).unwrap_or(Value::Null)
+        }
+        other => other,
+    }
+}
+
+impl From<Row> for (CommitCursor, EventRecord) {
+    fn from(r: Row) -> Self {
+        let cursor = CommitCursor {
+            tx_id: r.tx_id,
+            position: r.position,
+        };
+        let record = EventRecord {
+            position: r.position,
+            payload: untag(&r.event_type, r.payload),
+            aggregate_type: r.aggregate_type,
+            aggregate_id: r.aggregate_id,
+            sequence: r.sequence,
+            event_type: r.event_type,
+            event_version: r.event_version,
+            metadata: r.metadata,
+            recorded_at: r.recorded_at,
+        };
+        (cursor, record)
+    }
+}
+
+/// The next committed events after `after`, in commit order, never skipping
+/// one: only transactions older than every transaction still running are
+/// read, so no earlier event can become visible later (DESIGN.md invariant 1).
+/// `types` limits the aggregate types read (all when empty).
+pub async fn read_committed_after<'e>(
+    db: impl PgExecutor<'e>,
+    after: CommitCursor,
+    types: &[&str],
+    limit: i64,
+) -> sqlx::Result<Vec<(CommitCursor, EventRecord)>> {
+    let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT tx_id::text::bigint AS tx_id, position, aggregate_type, aggregate_id, sequence, \
+                event_type, event_version, payload, metadata, recorded_at \
+         FROM events \
+         WHERE (tx_id, position) > ($1::text::xid8, $2) \
+           AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+           AND (cardinality($3::text[]) = 0 OR aggregate_type = ANY($3)) \
+         ORDER BY tx_id, position \
+         LIMIT $4",
+    )
+    .bind(after.tx_id.to_string())
+    .bind(after.position)
+    .bind(&types)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// Whether any event after `after` exists, visible or not yet releasable.
+pub async fn any_after<'e>(db: impl PgExecutor<'e>, after: CommitCursor) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1::text::xid8, $2))",
+    )
+    .bind(after.tx_id.to_string())
+    .bind(after.position)
+    .fetch_one(db)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_payload_tag_is_removed_and_restored() {
+        let stored = serde_json::json!({"ComicDeleted": {}});
+        let inner = untag("ComicDeleted", stored.clone());
+        assert_eq!(inner, serde_json::json!({}));
+        let record = EventRecord {
+            position: 1,
+            aggregate_type: "Comic".into(),
+            aggregate_id: "a".into(),
+            sequence: 2,
+            event_type: "ComicDeleted".into(),
+            event_version: "1".into(),
+            payload: inner,
+            metadata: serde_json::json!({}),
+            recorded_at: Utc::now(),
+        };
+        assert_eq!(record.tagged_payload(), stored);
+        assert_eq!(record.message_id(), "Comic:a:2");
+    }
+}

@@ -1,0 +1,214 @@
+//! The relay: tails the event table in commit order and publishes every event
+//! to `<PREFIX>_EVENTS`, pipelined, without loss, gap, reorder or duplicate.
+//!
+//! - Order and gaps: events are read by `(tx_id, position)` below the
+//!   snapshot xmin ([`read_committed_after`]), so no earlier event can appear
+//!   after a later one has been read.
+//! - Duplicates: every publish names the stream sequence it expects to follow
+//!   (`Nats-Expected-Last-Sequence`) and its `Nats-Msg-Id`. The cursor of
+//!   record is the last message in the stream itself (its `Comics-Tx-Id` and
+//!   `Comics-Position` headers), so a relay that died between publishing and
+//!   saving anything resumes exactly after what the stream holds, however
+//!   long it was down. A second relay (another instance) cannot interleave:
+//!   its expected sequence would be wrong, and it resynchronises.
+//! - Latency: a trigger NOTIFYs `comics_events` on every insert; the relay
+//!   waits on it, with a short poll while an older transaction holds back
+//!   events that are already committed.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage, stream};
+use sqlx::postgres::PgListener;
+use sqlx::{Connection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+use crate::record::{any_after, read_committed_after, CommitCursor, EventRecord};
+use crate::stream::{ensure_stream, Names};
+
+pub const TX_ID_HEADER: &str = "Comics-Tx-Id";
+pub const POSITION_HEADER: &str = "Comics-Position";
+const NOTIFY_CHANNEL: &str = "comics_events";
+const BATCH: i64 = 512;
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+pub struct Relay {
+    pool: PgPool,
+    js: jetstream::Context,
+    names: Names,
+}
+
+/// Where the stream ends: the last event it holds and its stream sequence.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamEnd {
+    pub cursor: CommitCursor,
+    pub last_sequence: u64,
+}
+
+impl Relay {
+    pub fn new(pool: PgPool, client: async_nats::Client, names: Names) -> Self {
+        Self {
+            pool,
+            js: jetstream::new(client),
+            names,
+        }
+    }
+
+    /// Runs until `shutdown`, finishing the batch in hand. Only one relay per
+    /// stream publishes at a time (a Postgres advisory lock); others wait.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let stream = ensure_stream(&self.js, &self.names).await?;
+        loop {
+            let leader = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                l = self.become_leader() => l,
+            };
+            let result = match leader {
+                Ok(conn) => {
+                    let r = self.lead(&stream, &shutdown).await;
+                    drop(conn);
+                    r
+                }
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "relay interrupted; resuming");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for the advisory lock that makes this relay the stream's only
+    /// publisher; the lock lives as long as the returned connection.
+    async fn become_leader(&self) -> anyhow::Result<sqlx::PgConnection> {
+        let options = self.pool.connect_options();
+        let mut conn = sqlx::PgConnection::connect_with(&options).await?;
+        let key = format!("comics-relay:{}", self.names.stream());
+        loop {
+            let got: bool =
+                sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                    .bind(&key)
+                    .fetch_one(&mut conn)
+                    .await?;
+            if got {
+                tracing::info!(stream = %self.names.stream(), "relay is publishing");
+                return Ok(conn);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn lead(&self, stream: &stream::Stream, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let mut end = stream_end(stream).await?;
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(NOTIFY_CHANNEL).await?;
+        let mut backoff = Duration::from_millis(2);
+        while !shutdown.is_cancelled() {
+            let batch = read_committed_after(&self.pool, end.cursor, &[], BATCH).await?;
+            if !batch.is_empty() {
+                end = self.publish(end, &batch).await?;
+                self.save_cursor(end.cursor).await?;
+                backoff = Duration::from_millis(2);
+                continue;
+            }
+            // Nothing releasable. If events exist that an older, still open
+            // transaction holds back, poll soon; else sleep until notified.
+            let wait = if any_after(&self.pool, end.cursor).await? {
+                backoff = (backoff * 2).min(Duration::from_millis(50));
+                backoff
+            } else {
+                IDLE_POLL
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                n = listener.recv() => { n?; }
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes `batch` in order, all in flight at once, then awaits the acks.
+    async fn publish(
+        &self,
+        end: StreamEnd,
+        batch: &[(CommitCursor, EventRecord)],
+    ) -> anyhow::Result<StreamEnd> {
+        let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(batch.len());
+        for (i, (cursor, record)) in batch.iter().enumerate() {
+            let message = PublishMessage::build()
+                .payload(serde_json::to_vec(record)?.into())
+                .message_id(record.message_id())
+                .expected_last_sequence(end.last_sequence + i as u64)
+                .header(TX_ID_HEADER, cursor.tx_id.to_string().as_str())
+                .header(POSITION_HEADER, cursor.position.to_string().as_str());
+            let subject = self.names.subject(&record.aggregate_type, &record.aggregate_id);
+            acks.push(self.js.send_publish(subject, message).await?);
+        }
+        let mut last_sequence = end.last_sequence;
+        for ack in acks {
+            let ack = ack.await.context("publish was not acknowledged")?;
+            if ack.duplicate || ack.sequence != last_sequence + 1 {
+                anyhow::bail!(
+                    "stream out of step (expected sequence {}, got {}{})",
+                    last_sequence + 1,
+                    ack.sequence,
+                    if ack.duplicate { ", duplicate" } else { "" }
+                );
+            }
+            last_sequence = ack.sequence;
+        }
+        let cursor = batch.last().map(|(c, _)| *c).unwrap_or(end.cursor);
+        Ok(StreamEnd { cursor, last_sequence })
+    }
+
+    /// Records the cursor in Postgres too, for operators (the stream is the
+    /// cursor of record).
+    async fn save_cursor(&self, cursor: CommitCursor) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO relay_cursors (stream, tx_id, position) VALUES ($1, $2::text::xid8, $3) \
+             ON CONFLICT (stream) DO UPDATE SET tx_id = EXCLUDED.tx_id, position = EXCLUDED.position",
+        )
+        .bind(self.names.stream())
+        .bind(cursor.tx_id.to_string())
+        .bind(cursor.position)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+    }
+}
+
+/// Reads where the stream ends from its last message's headers.
+pub async fn stream_end(stream: &stream::Stream) -> anyhow::Result<StreamEnd> {
+    let info = stream.get_info().await.context("cannot read stream info")?;
+    let last_sequence = info.state.last_sequence;
+    if last_sequence == 0 {
+        return Ok(StreamEnd::default());
+    }
+    let message = stream
+        .get_raw_message(last_sequence)
+        .await
+        .with_context(|| format!("cannot read stream message {last_sequence}"))?;
+    let header = |name: &str| -> anyhow::Result<i64> {
+        message
+            .headers
+            .get(name)
+            .with_context(|| format!("stream message {last_sequence} has no {name} header"))?
+            .as_str()
+            .parse()
+            .with_context(|| format!("stream message {last_sequence} has a bad {name} header"))
+    };
+    Ok(StreamEnd {
+        cursor: CommitCursor {
+            tx_id: header(TX_ID_HEADER)?,
+            position: header(POSITION_HEADER)?,
+        },
+        last_sequence,
+    })
+}

@@ -1,0 +1,90 @@
+//! Names and definitions of the JetStream objects, filled from the prefix.
+
+use anyhow::Context;
+use async_nats::jetstream::{self, consumer::pull, stream};
+
+const STREAM_DEFINITION: &str = include_str!("../definitions/stream.json");
+const CONSUMER_DEFINITION: &str = include_str!("../definitions/projector-consumer.json");
+
+/// Every name derived from `COMICS_NATS_PREFIX`.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub prefix: String,
+}
+
+impl Names {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_string(),
+        }
+    }
+
+    /// `<PREFIX>_EVENTS` (a stream name may not contain `.`; `-` becomes `_`).
+    pub fn stream(&self) -> String {
+        format!("{}_EVENTS", self.prefix.to_uppercase().replace('-', "_"))
+    }
+
+    /// `<prefix>.events.<aggregate_type>.<aggregate_id>`
+    pub fn subject(&self, aggregate_type: &str, aggregate_id: &str) -> String {
+        format!("{}.events.{aggregate_type}.{aggregate_id}", self.prefix)
+    }
+
+    fn fill(&self, template: &str, name: &str) -> String {
+        template
+            .replace("{PREFIX}", &self.prefix.to_uppercase().replace('-', "_"))
+            .replace("{prefix}", &self.prefix)
+            .replace("{name}", name)
+    }
+
+    pub fn stream_config(&self) -> anyhow::Result<stream::Config> {
+        serde_json::from_str(&self.fill(STREAM_DEFINITION, ""))
+            .context("nats/definitions/stream.json is not a stream config")
+    }
+
+    /// The projector's durable consumer, starting at `start_sequence`.
+    pub fn projector_consumer(&self, name: &str, start_sequence: u64) -> anyhow::Result<pull::Config> {
+        let mut config: pull::Config = serde_json::from_str(&self.fill(CONSUMER_DEFINITION, name))
+            .context("nats/definitions/projector-consumer.json is not a consumer config")?;
+        config.deliver_policy = jetstream::consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: start_sequence.max(1),
+        };
+        Ok(config)
+    }
+}
+
+/// Creates the events stream, or brings an existing one to the definition.
+pub async fn ensure_stream(js: &jetstream::Context, names: &Names) -> anyhow::Result<stream::Stream> {
+    let config = names.stream_config()?;
+    match js.get_stream(&config.name).await {
+        Ok(_) => {
+            js.update_stream(&config)
+                .await
+                .with_context(|| format!("cannot update stream {}", config.name))?;
+        }
+        Err(_) => {
+            js.get_or_create_stream(config.clone())
+                .await
+                .with_context(|| format!("cannot create stream {}", config.name))?;
+        }
+    }
+    js.get_stream(&config.name)
+        .await
+        .with_context(|| format!("cannot open stream {}", config.name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definitions_parse_and_carry_the_prefix() {
+        let names = Names::new("test-a1");
+        let stream = names.stream_config().unwrap();
+        assert_eq!(stream.name, "TEST_A1_EVENTS");
+        assert_eq!(stream.subjects, vec!["test-a1.events.>".to_string()]);
+        let consumer = names.projector_consumer("catalog", 7).unwrap();
+        assert_eq!(consumer.durable_name.as_deref(), Some("catalog"));
+        assert_eq!(consumer.filter_subject, "test-a1.events.>");
+        assert_eq!(names.subject("Comic", "x"), "test-a1.events.Comic.x");
+    }
+}
