@@ -1,0 +1,136 @@
+//! Comic events → `comics` rows and `genres` counts.
+
+use comics_domain::comic::{ComicChanges, ComicDetails};
+use comics_domain::ComicEvent;
+use sqlx::PgConnection;
+
+use super::Stamp;
+
+pub(super) async fn apply(db: &mut PgConnection, s: &str, at: &Stamp, event: ComicEvent) -> anyhow::Result<()> {
+    match event {
+        ComicEvent::ComicCreated { details, .. } => create(db, s, at, details).await,
+        ComicEvent::ComicUpdated { changes } => update(db, s, at, changes).await,
+        ComicEvent::ComicDeleted {} => delete(db, s, at).await,
+        // The register of chapter numbers is not read; the comic's version moves.
+        ComicEvent::ChapterNumberClaimed { .. } | ComicEvent::ChapterNumberReleased { .. } => touch(db, s, at).await,
+    }
+}
+
+fn strings<T: AsRef<str>>(items: impl IntoIterator<Item = T>) -> Vec<String> {
+    items.into_iter().map(|i| i.as_ref().to_string()).collect()
+}
+
+async fn create(db: &mut PgConnection, s: &str, at: &Stamp, d: ComicDetails) -> anyhow::Result<()> {
+    let genres = strings(d.genres.as_slice().iter().map(|g| g.as_str()));
+    let inserted = sqlx::query(&format!(
+        "INSERT INTO {s}.comics (id, title, alt_titles, description, authors, artists, status, type, genres, \
+                                 search_text, created_at, updated_at, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                 lower($2 || E'\\n' || array_to_string($3, E'\\n')), $10, $10, $11) \
+         ON CONFLICT (id) DO NOTHING"
+    ))
+    .bind(at.id)
+    .bind(d.title.as_str())
+    .bind(strings(d.alt_titles.as_slice()))
+    .bind(d.description.as_str())
+    .bind(strings(d.authors.as_slice()))
+    .bind(strings(d.artists.as_slice()))
+    .bind(d.status.as_str())
+    .bind(d.comic_type.as_str())
+    .bind(&genres)
+    .bind(at.at)
+    .bind(at.version)
+    .execute(&mut *db)
+    .await?;
+    if inserted.rows_affected() == 1 {
+        count_genres(db, s, &genres, 1).await?;
+    }
+    Ok(())
+}
+
+async fn update(db: &mut PgConnection, s: &str, at: &Stamp, c: ComicChanges) -> anyhow::Result<()> {
+    let new_genres = c.genres.as_ref().map(|g| strings(g.as_slice().iter().map(|g| g.as_str())));
+    if let Some(new) = &new_genres {
+        let old: Option<Vec<String>> = sqlx::query_scalar(&format!("SELECT genres FROM {s}.comics WHERE id = $1"))
+            .bind(at.id)
+            .fetch_optional(&mut *db)
+            .await?;
+        if let Some(old) = old {
+            count_genres(db, s, &old, -1).await?;
+            count_genres(db, s, new, 1).await?;
+        }
+    }
+    sqlx::query(&format!(
+        "UPDATE {s}.comics SET \
+            title = COALESCE($2, title), \
+            alt_titles = COALESCE($3, alt_titles), \
+            description = COALESCE($4, description), \
+            authors = COALESCE($5, authors), \
+            artists = COALESCE($6, artists), \
+            status = COALESCE($7, status), \
+            type = COALESCE($8, type), \
+            genres = COALESCE($9, genres), \
+            search_text = lower(COALESCE($2, title) || E'\\n' || array_to_string(COALESCE($3, alt_titles), E'\\n')), \
+            updated_at = $10, version = $11 \
+         WHERE id = $1"
+    ))
+    .bind(at.id)
+    .bind(c.title.as_ref().map(|t| t.as_str()))
+    .bind(c.alt_titles.as_ref().map(|n| strings(n.as_slice())))
+    .bind(c.description.as_ref().map(|d| d.as_str()))
+    .bind(c.authors.as_ref().map(|n| strings(n.as_slice())))
+    .bind(c.artists.as_ref().map(|n| strings(n.as_slice())))
+    .bind(c.status.map(|v| v.as_str()))
+    .bind(c.comic_type.map(|v| v.as_str()))
+    .bind(new_genres)
+    .bind(at.at)
+    .bind(at.version)
+    .execute(&mut *db)
+    .await?;
+    Ok(())
+}
+
+async fn delete(db: &mut PgConnection, s: &str, at: &Stamp) -> anyhow::Result<()> {
+    let genres: Option<Vec<String>> =
+        sqlx::query_scalar(&format!("DELETE FROM {s}.comics WHERE id = $1 RETURNING genres"))
+            .bind(at.id)
+            .fetch_optional(&mut *db)
+            .await?;
+    if let Some(genres) = genres {
+        count_genres(db, s, &genres, -1).await?;
+    }
+    sqlx::query(&format!("DELETE FROM {s}.chapters WHERE comic_id = $1"))
+        .bind(at.id)
+        .execute(&mut *db)
+        .await?;
+    Ok(())
+}
+
+async fn touch(db: &mut PgConnection, s: &str, at: &Stamp) -> anyhow::Result<()> {
+    sqlx::query(&format!("UPDATE {s}.comics SET version = $2, updated_at = $3 WHERE id = $1"))
+        .bind(at.id)
+        .bind(at.version)
+        .bind(at.at)
+        .execute(&mut *db)
+        .await?;
+    Ok(())
+}
+
+/// Adds `delta` to each genre's comic count; genres that reach 0 disappear.
+async fn count_genres(db: &mut PgConnection, s: &str, genres: &[String], delta: i32) -> sqlx::Result<()> {
+    if genres.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(&format!(
+        "INSERT INTO {s}.genres (genre, comics) SELECT g, $2 FROM unnest($1::text[]) AS g \
+         ON CONFLICT (genre) DO UPDATE SET comics = {s}.genres.comics + EXCLUDED.comics"
+    ))
+    .bind(genres)
+    .bind(delta)
+    .execute(&mut *db)
+    .await?;
+    sqlx::query(&format!("DELETE FROM {s}.genres WHERE comics <= 0"))
+        .execute(&mut *db)
+        .await?;
+    Ok(())
+}

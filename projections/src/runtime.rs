@@ -1,0 +1,254 @@
+//! The projector runtime.
+//!
+//! Each projector owns a Postgres schema holding its rows, a `checkpoint`
+//! (the last JetStream stream sequence applied) and `applied` (the last
+//! sequence applied per aggregate). A batch of messages is applied in one
+//! transaction that first locks the checkpoint row, skips what is already
+//! applied, writes the rows, the per-aggregate sequences and the checkpoint,
+//! and commits; only then is the batch acknowledged. A crash anywhere
+//! re-delivers at most what was not committed, and the guards make applying
+//! it again a no-op. The checkpoint in Postgres is the position of record:
+//! at start the durable consumer is recreated to deliver from just after it,
+//! and any gap in stream sequences (a message redelivered out of turn)
+//! recreates it again, so events are applied strictly in stream order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream::{self, consumer::PullConsumer};
+use async_trait::async_trait;
+use comics_common::projections::ProjectionInfo;
+use comics_nats::{stream::ensure_stream, EventRecord, Names};
+use futures::{FutureExt, StreamExt};
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+const BATCH: usize = 256;
+
+#[async_trait]
+pub trait Projector: Send + Sync + 'static {
+    fn info(&self) -> ProjectionInfo;
+    /// DDL of the query store, with `{schema}` for the schema name.
+    fn schema_sql(&self) -> &'static str;
+    /// Applies one event (of one of `info().aggregate_types`) to `schema`.
+    async fn apply(&self, db: &mut PgConnection, schema: &str, event: &EventRecord) -> anyhow::Result<()>;
+}
+
+/// Creates the projector's schema in `schema` if missing.
+pub async fn ensure_schema(pool: &PgPool, projector: &dyn Projector, schema: &str) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    // Concurrent `CREATE ... IF NOT EXISTS` can still collide; serialise.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('comics-schema:' || $1, 0))")
+        .bind(schema)
+        .execute(&mut *tx)
+        .await?;
+    let ddl = projector.schema_sql().replace("{schema}", schema);
+    sqlx::raw_sql(&ddl).execute(&mut *tx).await.with_context(|| format!("cannot create schema {schema}"))?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Applies `events` to `schema` in one transaction and returns the new
+/// checkpoint. Events carry their stream sequence when they come from the
+/// stream; a rebuild reading the event log passes `None`.
+pub async fn apply_batch(
+    pool: &PgPool,
+    projector: &dyn Projector,
+    schema: &str,
+    events: &[(Option<u64>, EventRecord)],
+) -> anyhow::Result<u64> {
+    let mut tx = pool.begin().await?;
+    let checkpoint = lock_checkpoint(&mut tx, schema).await?;
+    let last_seen = apply_in(&mut tx, projector, schema, checkpoint, events).await?;
+    if last_seen > checkpoint {
+        sqlx::query(&format!(
+            "UPDATE {schema}.checkpoint SET stream_sequence = $1, updated_at = now() WHERE id = 1"
+        ))
+        .bind(last_seen as i64)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(last_seen.max(checkpoint))
+}
+
+/// Locks the checkpoint row (one writer per projection at a time) and reads it.
+pub async fn lock_checkpoint(db: &mut PgConnection, schema: &str) -> sqlx::Result<u64> {
+    let seq: i64 = sqlx::query_scalar(&format!(
+        "SELECT stream_sequence FROM {schema}.checkpoint WHERE id = 1 FOR UPDATE"
+    ))
+    .fetch_one(db)
+    .await?;
+    Ok(seq as u64)
+}
+
+/// Applies what is not applied yet; returns the highest stream sequence seen.
+pub async fn apply_in(
+    db: &mut PgConnection,
+    projector: &dyn Projector,
+    schema: &str,
+    checkpoint: u64,
+    events: &[(Option<u64>, EventRecord)],
+) -> anyhow::Result<u64> {
+    let types = projector.info().aggregate_types;
+    let mut last_seen = checkpoint;
+    for (stream_seq, event) in events {
+        if let Some(seq) = *stream_seq {
+            if seq <= checkpoint {
+                continue;
+            }
+            last_seen = last_seen.max(seq);
+        }
+        if !types.contains(&event.aggregate_type.as_str()) {
+            continue;
+        }
+        let applied: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT sequence FROM {schema}.applied WHERE aggregate_type = $1 AND aggregate_id = $2"
+        ))
+        .bind(&event.aggregate_type)
+        .bind(&event.aggregate_id)
+        .fetch_optional(&mut *db)
+        .await?;
+        if applied.is_some_and(|a| a >= event.sequence) {
+            continue;
+        }
+        projector
+            .apply(db, schema, event)
+            .await
+            .with_context(|| format!("{} cannot apply {}", projector.info().name, event.message_id()))?;
+        sqlx::query(&format!(
+            "INSERT INTO {schema}.applied (aggregate_type, aggregate_id, sequence) VALUES ($1, $2, $3) \
+             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET sequence = EXCLUDED.sequence"
+        ))
+        .bind(&event.aggregate_type)
+        .bind(&event.aggregate_id)
+        .bind(event.sequence)
+        .execute(&mut *db)
+        .await?;
+    }
+    Ok(last_seen)
+}
+
+pub async fn read_checkpoint(pool: &PgPool, schema: &str) -> sqlx::Result<u64> {
+    let seq: i64 = sqlx::query_scalar(&format!("SELECT stream_sequence FROM {schema}.checkpoint WHERE id = 1"))
+        .fetch_one(pool)
+        .await?;
+    Ok(seq as u64)
+}
+
+/// Runs one projector against the stream until shutdown.
+pub struct ProjectorRunner {
+    pub projector: Arc<dyn Projector>,
+    /// The projection's query store.
+    pub pool: PgPool,
+    pub js: jetstream::Context,
+    pub names: Names,
+}
+
+enum Interrupted {
+    Shutdown,
+    /// A gap in stream sequences: restart delivery from the checkpoint.
+    Gap { expected: u64, got: u64 },
+}
+
+impl ProjectorRunner {
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let info = self.projector.info();
+        ensure_schema(&self.pool, self.projector.as_ref(), info.schema).await?;
+        loop {
+            let outcome = self.consume(&shutdown).await;
+            match outcome {
+                Ok(Interrupted::Shutdown) => return Ok(()),
+                Ok(Interrupted::Gap { expected, got }) => {
+                    tracing::info!(projection = info.name, expected, got, "redelivery out of turn; restarting from checkpoint");
+                }
+                Err(e) => {
+                    tracing::warn!(projection = info.name, error = format!("{e:#}"), "projector interrupted; restarting");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// (Re)creates the durable consumer to deliver from just after `checkpoint`.
+    async fn consumer(&self, checkpoint: u64) -> anyhow::Result<PullConsumer> {
+        let name = self.projector.info().name;
+        let stream = ensure_stream(&self.js, &self.names).await?;
+        let _ = stream.delete_consumer(name).await;
+        let config = self.names.projector_consumer(name, checkpoint + 1)?;
+        stream
+            .create_consumer(config)
+            .await
+            .with_context(|| format!("cannot create consumer {name}"))
+    }
+
+    async fn consume(&self, shutdown: &CancellationToken) -> anyhow::Result<Interrupted> {
+        let schema = self.projector.info().schema;
+        let mut checkpoint = read_checkpoint(&self.pool, schema).await?;
+        let consumer = self.consumer(checkpoint).await?;
+        let mut messages = consumer.messages().await?;
+        loop {
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(Interrupted::Shutdown),
+                m = messages.next() => m,
+            };
+            let Some(first) = first else {
+                anyhow::bail!("the consumer's message stream ended");
+            };
+            let mut batch = vec![first?];
+            while batch.len() < BATCH {
+                match messages.next().now_or_never() {
+                    Some(Some(m)) => batch.push(m?),
+                    _ => break,
+                }
+            }
+            let mut events = Vec::with_capacity(batch.len());
+            for message in &batch {
+                let seq = message.info().map_err(|e| anyhow::anyhow!("{e}"))?.stream_sequence;
+                if seq <= checkpoint {
+                    continue;
+                }
+                let expected = checkpoint + 1 + events.len() as u64;
+                if seq != expected {
+                    return Ok(Interrupted::Gap { expected, got: seq });
+                }
+                let record: EventRecord = serde_json::from_slice(&message.payload)
+                    .with_context(|| format!("stream message {seq} is not an event record"))?;
+                events.push((Some(seq), record));
+            }
+            if !events.is_empty() {
+                checkpoint = self.apply_with_retry(&events, shutdown).await?;
+            }
+            if let Some(last) = batch.last() {
+                // AckPolicy::All: acknowledges the whole batch.
+                last.ack().await.map_err(|e| anyhow::anyhow!("ack failed: {e}"))?;
+            }
+        }
+    }
+
+    async fn apply_with_retry(
+        &self,
+        events: &[(Option<u64>, EventRecord)],
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<u64> {
+        let info = self.projector.info();
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match apply_batch(&self.pool, self.projector.as_ref(), info.schema, events).await {
+                Ok(checkpoint) => return Ok(checkpoint),
+                Err(e) => {
+                    tracing::error!(projection = info.name, error = format!("{e:#}"), "cannot apply batch; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => anyhow::bail!("shut down while retrying"),
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}

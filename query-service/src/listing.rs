@@ -1,0 +1,138 @@
+//! What every list endpoint shares: `limit`/`offset` paging, the
+//! `{"items","total","limit","offset"}` envelope, `order`, and 400 problems
+//! that name the offending query parameter.
+
+use comics_common::problem::FieldProblem;
+use comics_common::Problem;
+use serde::Serialize;
+
+pub const DEFAULT_LIMIT: i64 = 20;
+pub const MAX_LIMIT: i64 = 100;
+
+/// A validated page request: `limit` in 1..=100, `offset` ≥ 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paging {
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Paging {
+    pub fn parse(limit: Option<&str>, offset: Option<&str>) -> Result<Self, Problem> {
+        let limit = match limit {
+            None => DEFAULT_LIMIT,
+            Some(raw) => raw
+                .parse::<i64>()
+                .ok()
+                .filter(|l| (1..=MAX_LIMIT).contains(l))
+                .ok_or_else(|| {
+                    bad_param("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))
+                })?,
+        };
+        let offset = match offset {
+            None => 0,
+            Some(raw) => raw
+                .parse::<i64>()
+                .ok()
+                .filter(|o| *o >= 0)
+                .ok_or_else(|| bad_param("offset", "must be an integer of at least 0"))?,
+        };
+        Ok(Self { limit, offset })
+    }
+
+    /// The envelope for one page of a list of `total` items.
+    pub fn page<T>(self, items: Vec<T>, total: i64) -> Page<T> {
+        Page {
+            items,
+            total,
+            limit: self.limit,
+            offset: self.offset,
+        }
+    }
+}
+
+/// One page of a list, as API.md's conventions shape it.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// `order=asc|desc`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Asc,
+    Desc,
+}
+
+impl Order {
+    pub fn parse(raw: Option<&str>, default: Order) -> Result<Self, Problem> {
+        match raw {
+            None => Ok(default),
+            Some("asc") => Ok(Order::Asc),
+            Some("desc") => Ok(Order::Desc),
+            Some(_) => Err(bad_param("order", "must be one of: asc desc")),
+        }
+    }
+
+    pub fn sql(self) -> &'static str {
+        match self {
+            Order::Asc => "ASC",
+            Order::Desc => "DESC",
+        }
+    }
+}
+
+/// A query parameter's value, where an empty one counts as not given.
+pub fn given(raw: &Option<String>) -> Option<&str> {
+    raw.as_deref().filter(|v| !v.is_empty())
+}
+
+/// A 400 problem naming the bad query parameter.
+pub fn bad_param(field: &str, message: impl Into<String>) -> Problem {
+    let message = message.into();
+    let mut problem = Problem::bad_request(format!("{field}: {message}"));
+    problem.errors = vec![FieldProblem {
+        field: field.into(),
+        message,
+    }];
+    problem
+}
+
+/// A 400 problem from a value type's parse error.
+pub fn bad_value(error: comics_domain::values::FieldError) -> Problem {
+    bad_param(&error.field, error.message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_defaults_to_twenty_from_the_start() {
+        assert_eq!(Paging::parse(None, None).unwrap(), Paging { limit: 20, offset: 0 });
+    }
+
+    #[test]
+    fn paging_refuses_limits_outside_one_to_a_hundred() {
+        for bad in ["0", "101", "-1", "ten", "1.5"] {
+            assert_eq!(Paging::parse(Some(bad), None).unwrap_err().status, 400, "{bad}");
+        }
+        assert_eq!(Paging::parse(Some("100"), Some("7")).unwrap().limit, 100);
+        assert_eq!(Paging::parse(None, Some("-1")).unwrap_err().errors[0].field, "offset");
+    }
+
+    #[test]
+    fn order_is_asc_or_desc() {
+        assert_eq!(Order::parse(None, Order::Asc).unwrap(), Order::Asc);
+        assert_eq!(Order::parse(Some("desc"), Order::Asc).unwrap(), Order::Desc);
+        assert!(Order::parse(Some("DESC"), Order::Asc).is_err());
+    }
+
+    #[test]
+    fn an_empty_parameter_is_not_given() {
+        assert_eq!(given(&Some(String::new())), None);
+        assert_eq!(given(&Some("x".into())), Some("x"));
+    }
+}
