@@ -1,1 +1,57 @@
-//! placeholder
+//! The comics write side: authenticated HTTP commands, parsed into valid
+//! domain commands, executed through cqrs-es against the postgres-es event
+//! store (the plain event store: no snapshots), answered with the
+//! aggregate's new version and a consistency token.
+#![forbid(unsafe_code)]
+
+mod bus;
+mod chapters;
+mod comics;
+mod error;
+mod fields;
+mod locks;
+mod response;
+mod services;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::Router;
+use comics_common::auth::Jwt;
+use comics_common::http::MAX_JSON_BODY;
+use sqlx::PgPool;
+
+pub use bus::{Committed, Stores};
+
+/// Everything a command handler needs.
+#[derive(Clone)]
+pub struct CommandState {
+    pub pool: PgPool,
+    pub stores: Arc<Stores>,
+    pub jwt: Arc<Jwt>,
+}
+
+impl CommandState {
+    pub fn new(pool: PgPool, jwt: Arc<Jwt>) -> Self {
+        Self {
+            stores: Arc::new(Stores::new(pool.clone())),
+            pool,
+            jwt,
+        }
+    }
+}
+
+impl FromRef<CommandState> for Arc<Jwt> {
+    fn from_ref(state: &CommandState) -> Self {
+        state.jwt.clone()
+    }
+}
+
+/// The command endpoints of API.md, under `/api/v1`.
+pub fn router(state: CommandState) -> Router {
+    Router::new()
+        .merge(comics::routes())
+        .merge(chapters::routes())
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .with_state(state)
+}

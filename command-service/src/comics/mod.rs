@@ -1,0 +1,84 @@
+//! Comic commands: create, change (with `If-Match`), delete.
+
+mod dto;
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::{patch, post};
+use axum::Router;
+use comics_common::auth::Admin;
+use comics_common::consistency::ConsistencyToken;
+use comics_common::http::{JsonBody, PathParams, RequestId};
+use comics_common::Problem;
+use comics_domain::{aggregate_types, ComicCommand};
+use uuid::Uuid;
+
+use crate::bus::execute;
+use crate::error::database;
+use crate::locks::lock_comic;
+use crate::response::{created, if_match, metadata, no_content, ok};
+use crate::CommandState;
+
+pub fn routes() -> Router<CommandState> {
+    Router::new()
+        .route("/api/v1/comics", post(create))
+        .route("/api/v1/comics/{id}", patch(change).delete(delete))
+}
+
+fn token(id: Uuid, version: i64) -> ConsistencyToken {
+    let mut t = ConsistencyToken::default();
+    t.push(aggregate_types::COMIC, &id.to_string(), version);
+    t
+}
+
+#[tracing::instrument(skip_all)]
+async fn create(
+    State(state): State<CommandState>,
+    Admin(user): Admin,
+    request: RequestId,
+    JsonBody(body): JsonBody<dto::CreateComic>,
+) -> Result<Response, Problem> {
+    let details = body.parse()?;
+    let id = Uuid::now_v7();
+    let stores = &state.stores;
+    let command = ComicCommand::Create { comic_id: id, details };
+    let meta = metadata(&user, &request);
+    let done = execute(&stores.comics, &stores.comic_services, &id.to_string(), command, &meta, None).await?;
+    tracing::info!(comic_id = %id, "comic created");
+    Ok(created(format!("/api/v1/comics/{id}"), id, done.version, &token(id, done.version)))
+}
+
+#[tracing::instrument(skip_all, fields(comic_id = %id))]
+async fn change(
+    State(state): State<CommandState>,
+    Admin(user): Admin,
+    request: RequestId,
+    PathParams(id): PathParams<Uuid>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<dto::ChangeComic>,
+) -> Result<Response, Problem> {
+    let expected = if_match(&headers)?;
+    let changes = body.parse()?;
+    let stores = &state.stores;
+    let meta = metadata(&user, &request);
+    let command = ComicCommand::Update(changes);
+    let done = execute(&stores.comics, &stores.comic_services, &id.to_string(), command, &meta, expected).await?;
+    Ok(ok(id, done.version, &token(id, done.version)))
+}
+
+#[tracing::instrument(skip_all, fields(comic_id = %id))]
+async fn delete(
+    State(state): State<CommandState>,
+    Admin(user): Admin,
+    request: RequestId,
+    PathParams(id): PathParams<Uuid>,
+) -> Result<Response, Problem> {
+    // Serialised with chapter commands on this comic.
+    let _lock = lock_comic(&state.pool, id).await.map_err(database)?;
+    let stores = &state.stores;
+    let meta = metadata(&user, &request);
+    let done = execute(&stores.comics, &stores.comic_services, &id.to_string(), ComicCommand::Delete, &meta, None).await?;
+    tracing::info!("comic deleted");
+    Ok(no_content(&token(id, done.version)))
+}

@@ -1,0 +1,31 @@
+//! The facts aggregates ask about each other, read from the event store
+//! itself (strongly consistent), never from a projection.
+
+use async_trait::async_trait;
+use comics_domain::values::{ChapterNumber, Language};
+use comics_domain::{Chapter, ChapterServices, Comic, ComicServices};
+use uuid::Uuid;
+
+use crate::bus::{load, Store};
+
+/// Answers the Comic aggregate's questions about chapters.
+pub struct ChapterFacts(pub Store<Chapter>);
+
+#[async_trait]
+impl ComicServices for ChapterFacts {
+    async fn chapter_holds(&self, chapter_id: Uuid, language: &Language, number: &ChapterNumber) -> Result<bool, String> {
+        let (chapter, _) = load(&self.0, &chapter_id.to_string()).await.map_err(|e| e.to_string())?;
+        Ok(chapter.holds() == Some((language, number)))
+    }
+}
+
+/// Answers the Chapter aggregate's questions about its comic.
+pub struct ComicFacts(pub Store<Comic>);
+
+#[async_trait]
+impl ChapterServices for ComicFacts {
+    async fn comic_is_live(&self, comic_id: Uuid) -> Result<bool, String> {
+        let (comic, _) = load(&self.0, &comic_id.to_string()).await.map_err(|e| e.to_string())?;
+        Ok(comic.details.is_some() && !comic.deleted)
+    }
+}
