@@ -1,1 +1,132 @@
-fn main(){}
+//! The `comics` command line: parses arguments and hands over to the library.
+#![forbid(unsafe_code)]
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use comics::app::cancel_on_signal;
+use comics::{Application, Roles};
+use comics_common::{auth::Jwt, db, telemetry, Settings};
+
+#[derive(Parser)]
+#[command(name = "comics", version, about = "The comics platform backend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Everything in one process: migrations, relay, projectors, both APIs.
+    Serve,
+    /// Only the command API (admin and user writes).
+    Commands,
+    /// Only the query API (public reads).
+    Queries,
+    /// Only the Postgres → JetStream relay.
+    Relay,
+    /// Only the projectors.
+    Projectors,
+    /// Apply database migrations.
+    Migrate,
+    /// Inspect or rebuild projections.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
+    /// Mint a token with the configured secret (development).
+    Token {
+        #[arg(long)]
+        sub: String,
+        #[arg(long)]
+        admin: bool,
+        /// Lifetime such as 30m, 1h, 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectionsCommand {
+    /// Each projection with its checkpoint and lag.
+    List,
+    /// Rebuild from the event log while reads are served from the old copy.
+    Rebuild {
+        /// The projection to rebuild.
+        name: Option<String>,
+        /// Rebuild every projection.
+        #[arg(long, conflicts_with = "name")]
+        all: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init();
+    let cli = Cli::parse();
+    let settings = Settings::from_env()?;
+    let roles = match cli.command {
+        Command::Serve => Roles::ALL,
+        Command::Commands => Roles { commands: true, queries: false, relay: false, projectors: false },
+        Command::Queries => Roles { commands: false, queries: true, relay: false, projectors: false },
+        Command::Relay => Roles { commands: false, queries: false, relay: true, projectors: false },
+        Command::Projectors => Roles { commands: false, queries: false, relay: false, projectors: true },
+        Command::Migrate => return comics::migrate::run(&settings).await,
+        Command::Projections { command } => return projections(&settings, command).await,
+        Command::Token { sub, admin, ttl } => return token(&settings, &sub, admin, &ttl),
+    };
+    let app = Application::build(&settings, roles).await?;
+    cancel_on_signal(app.shutdown_token());
+    app.run_until_stopped().await
+}
+
+async fn projections(settings: &Settings, command: ProjectionsCommand) -> anyhow::Result<()> {
+    let store = db::connect(&settings.catalog_database_url, 4).await?;
+    match command {
+        ProjectionsCommand::List => {
+            let nats = comics_nats::connect(&settings.nats_url, "comics-cli").await?;
+            let js = async_nats::jetstream::new(nats);
+            let names = comics_nats::Names::new(&settings.nats_prefix);
+            println!("{:<16} {:>12} {:>10}", "NAME", "CHECKPOINT", "LAG");
+            for p in comics_projections::all() {
+                let s = comics_projections::status::status(&store, p.as_ref(), &js, &names).await?;
+                let checkpoint = s.checkpoint.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+                println!("{:<16} {:>12} {:>10}", s.name, checkpoint, s.lag());
+            }
+        }
+        ProjectionsCommand::Rebuild { name, all } => {
+            let events = db::connect(&settings.database_url, 4).await?;
+            let chosen = match (name, all) {
+                (_, true) => comics_projections::all(),
+                (Some(name), false) => vec![comics_projections::by_name(&name).with_context(|| {
+                    format!("no projection named {name:?} (see `comics projections list`)")
+                })?],
+                (None, false) => anyhow::bail!("name a projection or pass --all"),
+            };
+            for p in chosen {
+                let report = comics_projections::rebuild::rebuild(&events, &store, p.as_ref()).await?;
+                println!("{}: rebuilt from {} events, checkpoint {}", report.name, report.events_applied, report.checkpoint);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn token(settings: &Settings, sub: &str, admin: bool, ttl: &str) -> anyhow::Result<()> {
+    let ttl = parse_ttl(ttl)?;
+    let roles: &[&str] = if admin { &["admin"] } else { &[] };
+    println!("{}", Jwt::new(&settings.jwt).mint(sub, roles, ttl)?);
+    Ok(())
+}
+
+/// `90s`, `30m`, `1h`, `7d`.
+fn parse_ttl(text: &str) -> anyhow::Result<chrono::Duration> {
+    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: i64 = digits.parse().with_context(|| format!("bad --ttl {text:?}: expected e.g. 30m, 1h, 7d"))?;
+    Ok(match unit {
+        "s" => chrono::Duration::seconds(n),
+        "m" => chrono::Duration::minutes(n),
+        "h" | "" => chrono::Duration::hours(n),
+        "d" => chrono::Duration::days(n),
+        _ => anyhow::bail!("bad --ttl {text:?}: the unit must be s, m, h or d"),
+    })
+}

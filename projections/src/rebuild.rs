@@ -34,9 +34,7 @@ pub async fn rebuild(events: &PgPool, store: &PgPool, projector: &dyn Projector)
     let fresh = format!("{live}_rebuild");
     let _guard = exclusive(store, info.name).await?;
     ensure_schema(store, projector, live).await?;
-    sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {fresh} CASCADE"))
-        .execute(store)
-        .await?;
+    sqlx::Executor::execute(store, format!("DROP SCHEMA IF EXISTS {fresh} CASCADE").as_str()).await?;
     ensure_schema(store, projector, &fresh).await?;
 
     let mut cursor = CommitCursor::default();
@@ -64,13 +62,13 @@ pub async fn rebuild(events: &PgPool, store: &PgPool, projector: &dyn Projector)
         .bind(checkpoint as i64)
         .execute(&mut *tx)
         .await?;
-    sqlx::raw_sql(&format!(
+    let swap = format!(
         "ALTER SCHEMA {live} RENAME TO {live}_retired; \
          ALTER SCHEMA {fresh} RENAME TO {live}; \
          DROP SCHEMA {live}_retired CASCADE;"
-    ))
-    .execute(&mut *tx)
-    .await
+    );
+    sqlx::Executor::execute(&mut *tx, swap.as_str())
+        .await
     .context("cannot swap in the rebuilt copy")?;
     tx.commit().await?;
     tracing::info!(projection = info.name, events = applied, checkpoint, "rebuilt");

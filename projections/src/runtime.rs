@@ -20,6 +20,7 @@ use async_nats::jetstream::{self, consumer::PullConsumer};
 use async_trait::async_trait;
 use comics_common::projections::ProjectionInfo;
 use comics_nats::{stream::ensure_stream, EventRecord, Names};
+use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
@@ -44,7 +45,10 @@ pub async fn ensure_schema(pool: &PgPool, projector: &dyn Projector, schema: &st
         .execute(&mut *tx)
         .await?;
     let ddl = projector.schema_sql().replace("{schema}", schema);
-    sqlx::raw_sql(&ddl).execute(&mut *tx).await.with_context(|| format!("cannot create schema {schema}"))?;
+    // A plain &str runs as a simple query: several statements at once.
+    sqlx::Executor::execute(&mut *tx, ddl.as_str())
+        .await
+        .with_context(|| format!("cannot create schema {schema}"))?;
     tx.commit().await?;
     Ok(())
 }
@@ -52,7 +56,18 @@ pub async fn ensure_schema(pool: &PgPool, projector: &dyn Projector, schema: &st
 /// Applies `events` to `schema` in one transaction and returns the new
 /// checkpoint. Events carry their stream sequence when they come from the
 /// stream; a rebuild reading the event log passes `None`.
-pub async fn apply_batch(
+///
+/// Boxed so that callers in spawned tasks get a plainly `Send` future.
+pub fn apply_batch<'a>(
+    pool: &'a PgPool,
+    projector: &'a dyn Projector,
+    schema: &'a str,
+    events: &'a [(Option<u64>, EventRecord)],
+) -> BoxFuture<'a, anyhow::Result<u64>> {
+    Box::pin(apply_batch_inner(pool, projector, schema, events))
+}
+
+async fn apply_batch_inner(
     pool: &PgPool,
     projector: &dyn Projector,
     schema: &str,
@@ -250,5 +265,19 @@ impl ProjectorRunner {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod send_checks {
+    use super::*;
+    fn is_send<T: Send>(_: T) {}
+    #[allow(dead_code)]
+    fn futures_are_send(pool: PgPool, p: Arc<dyn Projector>, r: ProjectorRunner, t: CancellationToken) {
+        is_send(ensure_schema(&pool, p.as_ref(), "x"));
+        is_send(read_checkpoint(&pool, "x"));
+        is_send(r.consumer(1));
+        is_send(r.apply_with_retry(&[], &t));
+        is_send(r.consume(&t));
     }
 }

@@ -102,7 +102,12 @@ pub async fn wait_until_applied(
             let marks: Vec<&Mark> = token
                 .marks
                 .iter()
-                .filter(|m| store.info.aggregate_types.contains(&m.aggregate_type.as_str()))
+                .filter(|m| {
+                    store
+                        .info
+                        .aggregate_types
+                        .contains(&m.aggregate_type.as_str())
+                })
                 .collect();
             if !marks.is_empty() {
                 wait_for_store(store, &marks).await?;
@@ -110,13 +115,15 @@ pub async fn wait_until_applied(
         }
         Ok::<(), Problem>(())
     };
-    tokio::time::timeout(timeout, all).await.unwrap_or_else(|_| {
-        tracing::info!(?timeout, "consistency token not applied in time");
-        Err(Problem::unavailable(format!(
-            "the read model has not caught up with this write within {} ms; retry shortly",
-            timeout.as_millis()
-        )))
-    })
+    tokio::time::timeout(timeout, all)
+        .await
+        .unwrap_or_else(|_| {
+            tracing::info!(?timeout, "consistency token not applied in time");
+            Err(Problem::unavailable(format!(
+                "the read model has not caught up with this write within {} ms; retry shortly",
+                timeout.as_millis()
+            )))
+        })
 }
 
 /// Polls one store until all `marks` are applied (no deadline of its own).
@@ -138,8 +145,18 @@ async fn pending(store: &ProjectionStore, marks: &[&Mark]) -> Result<i64, sqlx::
         store.info.schema
     );
     sqlx::query_scalar(&sql)
-        .bind(marks.iter().map(|m| m.aggregate_type.as_str()).collect::<Vec<_>>())
-        .bind(marks.iter().map(|m| m.aggregate_id.as_str()).collect::<Vec<_>>())
+        .bind(
+            marks
+                .iter()
+                .map(|m| m.aggregate_type.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            marks
+                .iter()
+                .map(|m| m.aggregate_id.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(marks.iter().map(|m| m.sequence).collect::<Vec<_>>())
         .fetch_one(&store.pool)
         .await

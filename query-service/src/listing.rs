@@ -111,16 +111,29 @@ mod tests {
 
     #[test]
     fn paging_defaults_to_twenty_from_the_start() {
-        assert_eq!(Paging::parse(None, None).unwrap(), Paging { limit: 20, offset: 0 });
+        assert_eq!(
+            Paging::parse(None, None).unwrap(),
+            Paging {
+                limit: 20,
+                offset: 0
+            }
+        );
     }
 
     #[test]
     fn paging_refuses_limits_outside_one_to_a_hundred() {
         for bad in ["0", "101", "-1", "ten", "1.5"] {
-            assert_eq!(Paging::parse(Some(bad), None).unwrap_err().status, 400, "{bad}");
+            assert_eq!(
+                Paging::parse(Some(bad), None).unwrap_err().status,
+                400,
+                "{bad}"
+            );
         }
         assert_eq!(Paging::parse(Some("100"), Some("7")).unwrap().limit, 100);
-        assert_eq!(Paging::parse(None, Some("-1")).unwrap_err().errors[0].field, "offset");
+        assert_eq!(
+            Paging::parse(None, Some("-1")).unwrap_err().errors[0].field,
+            "offset"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::listing::Page;
 use crate::state::QueryState;
-pub use document::ComicDocument;
+use document::ComicDocument;
 use query::{ComicQuery, ListParams};
 
 pub fn routes() -> Router<QueryState> {

@@ -1,0 +1,134 @@
+//! The application: what runs in this process, and its lifecycle.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use comics_common::auth::Jwt;
+use comics_common::{db, http, Settings};
+use comics_nats::relay::Relay;
+use comics_nats::Names;
+use comics_projections::ProjectorRunner;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::health::{self, Dependencies};
+
+/// Which parts of the system this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub commands: bool,
+    pub queries: bool,
+    pub relay: bool,
+    pub projectors: bool,
+}
+
+impl Roles {
+    /// Everything in one process (`comics serve`).
+    pub const ALL: Roles = Roles { commands: true, queries: true, relay: true, projectors: true };
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    /// Migrates (when it runs the write side or the relay), connects, and
+    /// binds `settings.http_addr` (port 0 picks a free port).
+    pub async fn build(settings: &Settings, roles: Roles) -> anyhow::Result<Self> {
+        if roles.commands || roles.relay {
+            crate::migrate::run(settings).await.context("migrations failed")?;
+        }
+        if settings.jwt.is_development_secret {
+            tracing::warn!("COMICS_JWT_SECRET is not set: using the development secret; set it in production");
+        }
+        let events = db::connect(&settings.database_url, 16).await?;
+        let catalog = db::connect(&settings.catalog_database_url, 16).await?;
+        let nats = comics_nats::connect(&settings.nats_url, "comics").await?;
+        let names = Names::new(&settings.nats_prefix);
+        let js = async_nats::jetstream::new(nats.clone());
+        comics_nats::stream::ensure_stream(&js, &names).await?;
+        let jwt = Jwt::new(&settings.jwt);
+        let shutdown = CancellationToken::new();
+
+        let mut router = health::routes(Dependencies { pools: vec![events.clone(), catalog.clone()], nats: nats.clone() });
+        if roles.commands {
+            router = router.merge(comics_command::router(comics_command::CommandState::new(events.clone(), jwt.clone())));
+        }
+        if roles.queries {
+            router = router.merge(comics_query::router(comics_query::QueryState::new(catalog.clone())));
+        }
+        let router = router
+            .fallback(http::not_found)
+            .layer(axum::middleware::from_fn(http::problem_for_plain_errors))
+            .layer(axum::middleware::from_fn(http::request_id));
+
+        let mut tasks = Vec::new();
+        if roles.relay {
+            let relay = Relay::new(events.clone(), nats.clone(), names.clone());
+            tasks.push(("relay", tokio::spawn(relay.run(shutdown.clone()))));
+        }
+        if roles.projectors {
+            for projector in comics_projections::all() {
+                let runner = ProjectorRunner { projector, pool: catalog.clone(), js: js.clone(), names: names.clone() };
+                tasks.push(("projector", tokio::spawn(runner.run(shutdown.clone()))));
+            }
+        }
+        let listener = TcpListener::bind(settings.http_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.http_addr))?;
+        Ok(Self { listener, router, tasks, shutdown })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Cancelling this token stops the process as a signal would.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled: then HTTP drains, the
+    /// relay finishes its batch and projectors stop between batches.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let shutdown = self.shutdown.clone();
+        tracing::info!(addr = %self.listener.local_addr()?, "comics is listening");
+        let server = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(async move { shutdown.cancelled().await });
+        let result = server.await.context("HTTP server failed");
+        self.shutdown.cancel();
+        for (name, task) in self.tasks {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(task = name, error = format!("{e:#}"), "task failed"),
+                Err(e) => tracing::error!(task = name, error = %e, "task panicked"),
+            }
+        }
+        result
+    }
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+pub fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                s.recv().await;
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+        tracing::info!("shutting down");
+        token.cancel();
+    });
+}
+
+pub type SharedJwt = Arc<Jwt>;

@@ -1,0 +1,49 @@
+//! Chapters: `GET /comics/{id}/chapters` (a comic's chapters in reading
+//! order) and `GET /chapters/{id}` (one chapter with its neighbours).
+
+mod document;
+mod query;
+mod store;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use comics_common::http::{PathParams, QueryParams};
+use comics_common::Problem;
+use uuid::Uuid;
+
+use crate::listing::Page;
+use crate::state::QueryState;
+use document::{ChapterDocument, ChapterSummary};
+use query::{ChapterListParams, ChapterQuery};
+
+pub fn routes() -> Router<QueryState> {
+    Router::new()
+        .route("/comics/{id}/chapters", get(list_chapters))
+        .route("/chapters/{id}", get(get_chapter))
+}
+
+#[tracing::instrument(skip_all, fields(comic_id = %comic_id))]
+async fn list_chapters(
+    State(state): State<QueryState>,
+    PathParams(comic_id): PathParams<Uuid>,
+    QueryParams(params): QueryParams<ChapterListParams>,
+) -> Result<Json<Page<ChapterSummary>>, Problem> {
+    let query = ChapterQuery::parse(params)?;
+    if !store::comic_exists(&state.catalog, comic_id).await? {
+        return Err(crate::comics::not_found(comic_id));
+    }
+    let (items, total) = store::list(&state.catalog, comic_id, &query).await?;
+    Ok(Json(query.paging.page(items, total)))
+}
+
+#[tracing::instrument(skip_all, fields(chapter_id = %id))]
+async fn get_chapter(
+    State(state): State<QueryState>,
+    PathParams(id): PathParams<Uuid>,
+) -> Result<Json<ChapterDocument>, Problem> {
+    store::find(&state.catalog, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| Problem::not_found(format!("there is no chapter {id}")))
+}

@@ -1,0 +1,122 @@
+//! The `X-Consistency-Token` on reads.
+
+use std::time::{Duration, Instant};
+
+use comics_common::consistency::ConsistencyToken;
+use uuid::Uuid;
+
+use crate::helpers::{json, set_applied, TestApp};
+use crate::seeds::ComicSeed;
+
+fn token(marks: &[(&str, &str, i64)]) -> String {
+    let mut token = ConsistencyToken::default();
+    for (aggregate_type, id, sequence) in marks {
+        token.push(aggregate_type, id, *sequence);
+    }
+    token.encode()
+}
+
+#[tokio::test]
+async fn a_read_with_an_applied_token_answers_at_once() {
+    let app = TestApp::spawn().await;
+    let id = app.insert_comic(ComicSeed::titled("Here")).await;
+    app.set_applied("Comic", &id.to_string(), 3).await;
+
+    let response = app
+        .get(
+            &format!("/comics/{id}"),
+            Some(&token(&[("Comic", &id.to_string(), 2)])),
+        )
+        .await;
+
+    assert_eq!(json(response, 200).await["title"], "Here");
+}
+
+#[tokio::test]
+async fn a_read_waits_until_the_projection_applies_the_write() {
+    let app = TestApp::spawn().await;
+    let id = Uuid::now_v7();
+    app.set_applied("Comic", &id.to_string(), 1).await;
+    let pool = app.pool.clone();
+    let projector = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO catalog.comics (id, title, status, type, search_text, created_at, updated_at, version) \
+             VALUES ($1, 'Late', 'ongoing', 'manga', 'late', now(), now(), 2)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        set_applied(&pool, "Comic", &id.to_string(), 2).await;
+    });
+
+    let started = Instant::now();
+    let response = app
+        .get(
+            &format!("/comics/{id}"),
+            Some(&token(&[("Comic", &id.to_string(), 2)])),
+        )
+        .await;
+
+    assert_eq!(json(response, 200).await["version"], 2);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    projector.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_read_waits_for_an_aggregate_the_projection_has_not_seen_yet() {
+    let app = TestApp::spawn().await;
+    let chapter = Uuid::now_v7().to_string();
+    let pool = app.pool.clone();
+    let applied = chapter.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        set_applied(&pool, "Chapter", &applied, 1).await;
+    });
+
+    let response = app
+        .get("/genres", Some(&token(&[("Chapter", &chapter, 1)])))
+        .await;
+
+    json(response, 200).await;
+}
+
+#[tokio::test]
+async fn a_token_never_applied_gives_up_with_503_and_retry_after() {
+    let app = TestApp::spawn_with_timeout(Duration::from_millis(300)).await;
+    let id = app.insert_comic(ComicSeed::titled("Stale")).await;
+    app.set_applied("Comic", &id.to_string(), 4).await;
+
+    let started = Instant::now();
+    let response = app
+        .get(
+            &format!("/comics/{id}"),
+            Some(&token(&[("Comic", &id.to_string(), 5)])),
+        )
+        .await;
+
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(json(response, 503).await["status"], 503);
+}
+
+#[tokio::test]
+async fn marks_for_aggregates_other_projections_follow_are_not_waited_for() {
+    let app = TestApp::spawn_with_timeout(Duration::from_secs(30)).await;
+    let started = Instant::now();
+    let response = app
+        .get("/comics", Some(&token(&[("Rating", "r1", 9)])))
+        .await;
+    json(response, 200).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_garbled_token_is_a_bad_request() {
+    let app = TestApp::spawn().await;
+    json(app.get("/comics", Some("not a token")).await, 400).await;
+    json(app.get("/genres", Some("djE7Q29taWM6YTp4")).await, 400).await;
+}
