@@ -26,7 +26,12 @@ pub struct Roles {
 
 impl Roles {
     /// Everything in one process (`comics serve`).
-    pub const ALL: Roles = Roles { commands: true, queries: true, relay: true, projectors: true };
+    pub const ALL: Roles = Roles {
+        commands: true,
+        queries: true,
+        relay: true,
+        projectors: true,
+    };
 }
 
 pub struct Application {
@@ -41,13 +46,25 @@ impl Application {
     /// binds `settings.http_addr` (port 0 picks a free port).
     pub async fn build(settings: &Settings, roles: Roles) -> anyhow::Result<Self> {
         if roles.commands || roles.relay {
-            crate::migrate::run(settings).await.context("migrations failed")?;
+            crate::migrate::run(settings)
+                .await
+                .context("migrations failed")?;
         }
         if settings.jwt.is_development_secret {
-            tracing::warn!("COMICS_JWT_SECRET is not set: using the development secret; set it in production");
+            tracing::warn!(
+                "COMICS_JWT_SECRET is not set: using the development secret; set it in production"
+            );
         }
         let events = db::connect(&settings.database_url, 16).await?;
         let catalog = db::connect(&settings.catalog_database_url, 16).await?;
+        if roles.queries || roles.projectors {
+            // Reads must find the query stores even before the first event.
+            for projector in comics_projections::all() {
+                let schema = projector.info().schema;
+                comics_projections::runtime::ensure_schema(&catalog, projector.as_ref(), schema)
+                    .await?;
+            }
+        }
         let nats = comics_nats::connect(&settings.nats_url, "comics").await?;
         let names = Names::new(&settings.nats_prefix);
         let js = async_nats::jetstream::new(nats.clone());
@@ -55,12 +72,20 @@ impl Application {
         let jwt = Jwt::new(&settings.jwt);
         let shutdown = CancellationToken::new();
 
-        let mut router = health::routes(Dependencies { pools: vec![events.clone(), catalog.clone()], nats: nats.clone() });
+        let mut router = health::routes(Dependencies {
+            pools: vec![events.clone(), catalog.clone()],
+            nats: nats.clone(),
+        });
         if roles.commands {
-            router = router.merge(comics_command::router(comics_command::CommandState::new(events.clone(), jwt.clone())));
+            router = router.merge(comics_command::router(comics_command::CommandState::new(
+                events.clone(),
+                jwt.clone(),
+            )));
         }
         if roles.queries {
-            router = router.merge(comics_query::router(comics_query::QueryState::new(catalog.clone())));
+            router = router.merge(comics_query::router(comics_query::QueryState::new(
+                catalog.clone(),
+            )));
         }
         let router = router
             .fallback(http::not_found)
@@ -74,14 +99,24 @@ impl Application {
         }
         if roles.projectors {
             for projector in comics_projections::all() {
-                let runner = ProjectorRunner { projector, pool: catalog.clone(), js: js.clone(), names: names.clone() };
+                let runner = ProjectorRunner {
+                    projector,
+                    pool: catalog.clone(),
+                    js: js.clone(),
+                    names: names.clone(),
+                };
                 tasks.push(("projector", tokio::spawn(runner.run(shutdown.clone()))));
             }
         }
         let listener = TcpListener::bind(settings.http_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.http_addr))?;
-        Ok(Self { listener, router, tasks, shutdown })
+        Ok(Self {
+            listener,
+            router,
+            tasks,
+            shutdown,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -98,8 +133,12 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let shutdown = self.shutdown.clone();
         tracing::info!(addr = %self.listener.local_addr()?, "comics is listening");
-        let server = axum::serve(self.listener, self.router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(async move { shutdown.cancelled().await });
+        let server = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await });
         let result = server.await.context("HTTP server failed");
         self.shutdown.cancel();
         for (name, task) in self.tasks {
@@ -119,7 +158,9 @@ pub fn cancel_on_signal(token: CancellationToken) {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         let term = async {
-            if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            if let Ok(mut s) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
                 s.recv().await;
             }
         };

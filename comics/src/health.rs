@@ -27,7 +27,11 @@ pub fn routes(deps: Dependencies) -> Router {
 async fn ready(State(deps): State<Dependencies>) -> Response {
     let mut postgres = true;
     for pool in &deps.pools {
-        let ping = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(pool)).await;
+        let ping = tokio::time::timeout(
+            Duration::from_secs(2),
+            sqlx::query("SELECT 1").execute(pool),
+        )
+        .await;
         postgres &= matches!(ping, Ok(Ok(_)));
     }
     let nats = deps.nats.connection_state() == async_nats::connection::State::Connected;
@@ -39,6 +43,11 @@ async fn ready(State(deps): State<Dependencies>) -> Response {
     if postgres && nats {
         body.into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], body).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            body,
+        )
+            .into_response()
     }
 }

@@ -66,10 +66,30 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     let roles = match cli.command {
         Command::Serve => Roles::ALL,
-        Command::Commands => Roles { commands: true, queries: false, relay: false, projectors: false },
-        Command::Queries => Roles { commands: false, queries: true, relay: false, projectors: false },
-        Command::Relay => Roles { commands: false, queries: false, relay: true, projectors: false },
-        Command::Projectors => Roles { commands: false, queries: false, relay: false, projectors: true },
+        Command::Commands => Roles {
+            commands: true,
+            queries: false,
+            relay: false,
+            projectors: false,
+        },
+        Command::Queries => Roles {
+            commands: false,
+            queries: true,
+            relay: false,
+            projectors: false,
+        },
+        Command::Relay => Roles {
+            commands: false,
+            queries: false,
+            relay: true,
+            projectors: false,
+        },
+        Command::Projectors => Roles {
+            commands: false,
+            queries: false,
+            relay: false,
+            projectors: true,
+        },
         Command::Migrate => return comics::migrate::run(&settings).await,
         Command::Projections { command } => return projections(&settings, command).await,
         Command::Token { sub, admin, ttl } => return token(&settings, &sub, admin, &ttl),
@@ -89,7 +109,10 @@ async fn projections(settings: &Settings, command: ProjectionsCommand) -> anyhow
             println!("{:<16} {:>12} {:>10}", "NAME", "CHECKPOINT", "LAG");
             for p in comics_projections::all() {
                 let s = comics_projections::status::status(&store, p.as_ref(), &js, &names).await?;
-                let checkpoint = s.checkpoint.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+                let checkpoint = s
+                    .checkpoint
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into());
                 println!("{:<16} {:>12} {:>10}", s.name, checkpoint, s.lag());
             }
         }
@@ -97,14 +120,20 @@ async fn projections(settings: &Settings, command: ProjectionsCommand) -> anyhow
             let events = db::connect(&settings.database_url, 4).await?;
             let chosen = match (name, all) {
                 (_, true) => comics_projections::all(),
-                (Some(name), false) => vec![comics_projections::by_name(&name).with_context(|| {
-                    format!("no projection named {name:?} (see `comics projections list`)")
-                })?],
+                (Some(name), false) => {
+                    vec![comics_projections::by_name(&name).with_context(|| {
+                        format!("no projection named {name:?} (see `comics projections list`)")
+                    })?]
+                }
                 (None, false) => anyhow::bail!("name a projection or pass --all"),
             };
             for p in chosen {
-                let report = comics_projections::rebuild::rebuild(&events, &store, p.as_ref()).await?;
-                println!("{}: rebuilt from {} events, checkpoint {}", report.name, report.events_applied, report.checkpoint);
+                let report =
+                    comics_projections::rebuild::rebuild(&events, &store, p.as_ref()).await?;
+                println!(
+                    "{}: rebuilt from {} events, checkpoint {}",
+                    report.name, report.events_applied, report.checkpoint
+                );
             }
         }
     }
@@ -120,8 +149,13 @@ fn token(settings: &Settings, sub: &str, admin: bool, ttl: &str) -> anyhow::Resu
 
 /// `90s`, `30m`, `1h`, `7d`.
 fn parse_ttl(text: &str) -> anyhow::Result<chrono::Duration> {
-    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: i64 = digits.parse().with_context(|| format!("bad --ttl {text:?}: expected e.g. 30m, 1h, 7d"))?;
+    let (digits, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: i64 = digits
+        .parse()
+        .with_context(|| format!("bad --ttl {text:?}: expected e.g. 30m, 1h, 7d"))?;
     Ok(match unit {
         "s" => chrono::Duration::seconds(n),
         "m" => chrono::Duration::minutes(n),

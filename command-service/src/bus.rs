@@ -56,7 +56,9 @@ pub struct Committed {
 pub enum Refused<E: std::error::Error> {
     Aggregate(AggregateError<E>),
     /// `If-Match` named a version that is not the current one.
-    StaleVersion { current: i64 },
+    StaleVersion {
+        current: i64,
+    },
 }
 
 impl<E: std::error::Error> From<AggregateError<E>> for Refused<E> {
@@ -66,7 +68,10 @@ impl<E: std::error::Error> From<AggregateError<E>> for Refused<E> {
 }
 
 /// Loads the current state of an aggregate and its version.
-pub async fn load<A: Aggregate>(store: &Store<A>, id: &str) -> Result<(A, i64), AggregateError<A::Error>> {
+pub async fn load<A: Aggregate>(
+    store: &Store<A>,
+    id: &str,
+) -> Result<(A, i64), AggregateError<A::Error>> {
     let context = store.load_aggregate(id).await?;
     Ok((context.aggregate, context.current_sequence as i64))
 }
@@ -100,17 +105,32 @@ where
             .map_err(AggregateError::UserError)?;
         let events = sink.collect().await;
         if events.is_empty() {
-            return Ok(Committed { version: current, changed: false });
+            return Ok(Committed {
+                version: current,
+                changed: false,
+            });
         }
         let count = events.len() as i64;
         match store.commit(events, context, metadata.clone()).await {
-            Ok(_) => return Ok(Committed { version: current + count, changed: true }),
+            Ok(_) => {
+                return Ok(Committed {
+                    version: current + count,
+                    changed: true,
+                })
+            }
             Err(AggregateError::AggregateConflict) if attempt < ATTEMPTS && if_match.is_none() => {
-                tracing::debug!(aggregate = A::TYPE, id, attempt, "sequence conflict; retrying");
+                tracing::debug!(
+                    aggregate = A::TYPE,
+                    id,
+                    attempt,
+                    "sequence conflict; retrying"
+                );
                 tokio::time::sleep(Duration::from_millis(2u64 << attempt)).await;
             }
             Err(AggregateError::AggregateConflict) if if_match.is_some() => {
-                return Err(Refused::StaleVersion { current: current + 1 });
+                return Err(Refused::StaleVersion {
+                    current: current + 1,
+                });
             }
             Err(e) => return Err(e.into()),
         }

@@ -48,7 +48,9 @@ impl<E: DomainProblem> From<Refused<E>> for Problem {
                 "stale-version",
                 "Precondition failed",
             )
-            .with_detail(format!("If-Match names a stale version; the current version is {current}")),
+            .with_detail(format!(
+                "If-Match names a stale version; the current version is {current}"
+            )),
             Refused::Aggregate(e) => aggregate_problem(e),
         }
     }

@@ -32,7 +32,10 @@ impl Fields {
 }
 
 /// Parses an optional field: absent stays absent.
-pub fn opt<T, R>(f: &mut Fields, raw: Option<R>, parse: impl FnOnce(R) -> Result<T, FieldError>) -> Option<T> {
+pub fn opt<T, R>(
+    f: &mut Fields,
+    raw: Option<R>,
+    parse: impl FnOnce(R) -> Result<T, FieldError>,
+) -> Option<T> {
     raw.and_then(|r| f.take(parse(r)))
 }
-

@@ -29,7 +29,11 @@ fn with_token(mut response: Response, token: &ConsistencyToken) -> Response {
 }
 
 pub fn created(location: String, id: Uuid, version: i64, token: &ConsistencyToken) -> Response {
-    let mut response = (StatusCode::CREATED, Json(json!({"id": id, "version": version}))).into_response();
+    let mut response = (
+        StatusCode::CREATED,
+        Json(json!({"id": id, "version": version})),
+    )
+        .into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, v);
     }

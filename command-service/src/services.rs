@@ -13,8 +13,15 @@ pub struct ChapterFacts(pub Store<Chapter>);
 
 #[async_trait]
 impl ComicServices for ChapterFacts {
-    async fn chapter_holds(&self, chapter_id: Uuid, language: &Language, number: &ChapterNumber) -> Result<bool, String> {
-        let (chapter, _) = load(&self.0, &chapter_id.to_string()).await.map_err(|e| e.to_string())?;
+    async fn chapter_holds(
+        &self,
+        chapter_id: Uuid,
+        language: &Language,
+        number: &ChapterNumber,
+    ) -> Result<bool, String> {
+        let (chapter, _) = load(&self.0, &chapter_id.to_string())
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(chapter.holds() == Some((language, number)))
     }
 }
@@ -25,7 +32,9 @@ pub struct ComicFacts(pub Store<Comic>);
 #[async_trait]
 impl ChapterServices for ComicFacts {
     async fn comic_is_live(&self, comic_id: Uuid) -> Result<bool, String> {
-        let (comic, _) = load(&self.0, &comic_id.to_string()).await.map_err(|e| e.to_string())?;
+        let (comic, _) = load(&self.0, &comic_id.to_string())
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(comic.details.is_some() && !comic.deleted)
     }
 }

@@ -71,7 +71,9 @@ impl Jwt {
             })?;
         let claims = data.claims;
         if claims.sub.trim().is_empty() || claims.sub.len() > 255 {
-            return Err(Problem::unauthorized("the token's subject is empty or too long"));
+            return Err(Problem::unauthorized(
+                "the token's subject is empty or too long",
+            ));
         }
         Ok(User {
             is_admin: claims.roles.iter().any(|r| r == ADMIN_ROLE),
@@ -88,7 +90,11 @@ impl Jwt {
             iss: self.settings.issuer.clone(),
             aud: self.settings.audience.clone(),
         };
-        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
     }
 }
 
@@ -115,10 +121,14 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, Problem> {
         .to_str()
         .map_err(|_| Problem::unauthorized("the Authorization header is not readable"))?;
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(Some(token.trim()))
         }
-        _ => Err(Problem::unauthorized("expected Authorization: Bearer <token>")),
+        _ => Err(Problem::unauthorized(
+            "expected Authorization: Bearer <token>",
+        )),
     }
 }
 
@@ -184,7 +194,9 @@ mod tests {
     #[test]
     fn a_minted_token_verifies_with_its_roles() {
         let j = jwt("k");
-        let user = j.verify(&j.mint("u1", &["admin"], Duration::hours(1)).unwrap()).unwrap();
+        let user = j
+            .verify(&j.mint("u1", &["admin"], Duration::hours(1)).unwrap())
+            .unwrap();
         assert_eq!(user.sub, "u1");
         assert!(user.is_admin);
     }

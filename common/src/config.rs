@@ -35,7 +35,10 @@ impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
             .field("database_url", &redact_url(&self.database_url))
-            .field("catalog_database_url", &redact_url(&self.catalog_database_url))
+            .field(
+                "catalog_database_url",
+                &redact_url(&self.catalog_database_url),
+            )
             .field("nats_url", &redact_url(&self.nats_url))
             .field("http_addr", &self.http_addr)
             .field("nats_prefix", &self.nats_prefix)
@@ -111,8 +114,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -140,6 +145,9 @@ mod tests {
         ])
         .unwrap();
         let shown = format!("{s:?}");
-        assert!(!shown.contains("s3cret") && !shown.contains("pw@"), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("pw@"),
+            "{shown}"
+        );
     }
 }

@@ -21,7 +21,8 @@ pub struct ConsistencyToken {
 
 impl ConsistencyToken {
     pub fn push(&mut self, aggregate_type: &str, aggregate_id: &str, sequence: i64) {
-        self.marks.retain(|m| !(m.aggregate_type == aggregate_type && m.aggregate_id == aggregate_id));
+        self.marks
+            .retain(|m| !(m.aggregate_type == aggregate_type && m.aggregate_id == aggregate_id));
         self.marks.push(Mark {
             aggregate_type: aggregate_type.into(),
             aggregate_id: aggregate_id.into(),

@@ -175,7 +175,8 @@ pub async fn problem_for_plain_errors(req: Request, next: Next) -> Response {
         .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
     if status == StatusCode::METHOD_NOT_ALLOWED && !is_problem {
         let allow = response.headers().get(axum::http::header::ALLOW).cloned();
-        let mut p = Problem::new(status, "method-not-allowed", "Method not allowed").into_response();
+        let mut p =
+            Problem::new(status, "method-not-allowed", "Method not allowed").into_response();
         if let Some(allow) = allow {
             p.headers_mut().insert(axum::http::header::ALLOW, allow);
         }
@@ -194,8 +195,14 @@ mod tests {
 
     #[test]
     fn serde_messages_name_the_field() {
-        assert_eq!(field_problem("unknown field `titel`, expected one of `title`").field, "titel");
-        assert_eq!(field_problem("missing field `title` at line 1 column 2").field, "title");
+        assert_eq!(
+            field_problem("unknown field `titel`, expected one of `title`").field,
+            "titel"
+        );
+        assert_eq!(
+            field_problem("missing field `title` at line 1 column 2").field,
+            "title"
+        );
         assert_eq!(field_problem("score: invalid type: string").field, "score");
     }
 }

@@ -74,8 +74,8 @@ impl Problem {
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        let mut p = Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
-            .with_detail(detail);
+        let mut p =
+            Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized").with_detail(detail);
         p.www_authenticate = true;
         p
     }

@@ -22,7 +22,10 @@ pub struct EventRecord {
 impl EventRecord {
     /// `<aggregate_type>:<aggregate_id>:<sequence>`, the `Nats-Msg-Id`.
     pub fn message_id(&self) -> String {
-        format!("{}:{}:{}", self.aggregate_type, self.aggregate_id, self.sequence)
+        format!(
+            "{}:{}:{}",
+            self.aggregate_type, self.aggregate_id, self.sequence
+        )
     }
 
     /// The payload as cqrs-es stored it: `{"<EventType>": {...}}`, ready to

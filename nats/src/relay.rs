@@ -104,7 +104,11 @@ impl Relay {
         }
     }
 
-    async fn lead(&self, stream: &stream::Stream, shutdown: &CancellationToken) -> anyhow::Result<()> {
+    async fn lead(
+        &self,
+        stream: &stream::Stream,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
         let mut end = stream_end(stream).await?;
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(NOTIFY_CHANNEL).await?;
@@ -148,7 +152,9 @@ impl Relay {
                 .expected_last_sequence(end.last_sequence + i as u64)
                 .header(TX_ID_HEADER, cursor.tx_id.to_string().as_str())
                 .header(POSITION_HEADER, cursor.position.to_string().as_str());
-            let subject = self.names.subject(&record.aggregate_type, &record.aggregate_id);
+            let subject = self
+                .names
+                .subject(&record.aggregate_type, &record.aggregate_id);
             acks.push(self.js.send_publish(subject, message).await?);
         }
         let mut last_sequence = end.last_sequence;
@@ -165,7 +171,10 @@ impl Relay {
             last_sequence = ack.sequence;
         }
         let cursor = batch.last().map(|(c, _)| *c).unwrap_or(end.cursor);
-        Ok(StreamEnd { cursor, last_sequence })
+        Ok(StreamEnd {
+            cursor,
+            last_sequence,
+        })
     }
 
     /// Records the cursor in Postgres too, for operators (the stream is the

@@ -42,7 +42,11 @@ impl Names {
     }
 
     /// The projector's durable consumer, starting at `start_sequence`.
-    pub fn projector_consumer(&self, name: &str, start_sequence: u64) -> anyhow::Result<pull::Config> {
+    pub fn projector_consumer(
+        &self,
+        name: &str,
+        start_sequence: u64,
+    ) -> anyhow::Result<pull::Config> {
         let mut config: pull::Config = serde_json::from_str(&self.fill(CONSUMER_DEFINITION, name))
             .context("nats/definitions/projector-consumer.json is not a consumer config")?;
         config.deliver_policy = jetstream::consumer::DeliverPolicy::ByStartSequence {
@@ -53,7 +57,10 @@ impl Names {
 }
 
 /// Creates the events stream, or brings an existing one to the definition.
-pub async fn ensure_stream(js: &jetstream::Context, names: &Names) -> anyhow::Result<stream::Stream> {
+pub async fn ensure_stream(
+    js: &jetstream::Context,
+    names: &Names,
+) -> anyhow::Result<stream::Stream> {
     let config = names.stream_config()?;
     match js.get_stream(&config.name).await {
         Ok(_) => {

@@ -28,13 +28,21 @@ pub struct RebuildReport {
 }
 
 /// Rebuilds `projector`'s query store in `store` from the log in `events`.
-pub async fn rebuild(events: &PgPool, store: &PgPool, projector: &dyn Projector) -> anyhow::Result<RebuildReport> {
+pub async fn rebuild(
+    events: &PgPool,
+    store: &PgPool,
+    projector: &dyn Projector,
+) -> anyhow::Result<RebuildReport> {
     let info = projector.info();
     let live = info.schema;
     let fresh = format!("{live}_rebuild");
     let _guard = exclusive(store, info.name).await?;
     ensure_schema(store, projector, live).await?;
-    sqlx::Executor::execute(store, format!("DROP SCHEMA IF EXISTS {fresh} CASCADE").as_str()).await?;
+    sqlx::Executor::execute(
+        store,
+        format!("DROP SCHEMA IF EXISTS {fresh} CASCADE").as_str(),
+    )
+    .await?;
     ensure_schema(store, projector, &fresh).await?;
 
     let mut cursor = CommitCursor::default();
@@ -58,10 +66,12 @@ pub async fn rebuild(events: &PgPool, store: &PgPool, projector: &dyn Projector)
         let page: Vec<_> = page.into_iter().map(|(_, e)| (None, e)).collect();
         apply_in(&mut tx, projector, &fresh, 0, &page).await?;
     }
-    sqlx::query(&format!("UPDATE {fresh}.checkpoint SET stream_sequence = $1, updated_at = now() WHERE id = 1"))
-        .bind(checkpoint as i64)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(&format!(
+        "UPDATE {fresh}.checkpoint SET stream_sequence = $1, updated_at = now() WHERE id = 1"
+    ))
+    .bind(checkpoint as i64)
+    .execute(&mut *tx)
+    .await?;
     let swap = format!(
         "ALTER SCHEMA {live} RENAME TO {live}_retired; \
          ALTER SCHEMA {fresh} RENAME TO {live}; \
@@ -69,9 +79,14 @@ pub async fn rebuild(events: &PgPool, store: &PgPool, projector: &dyn Projector)
     );
     sqlx::Executor::execute(&mut *tx, swap.as_str())
         .await
-    .context("cannot swap in the rebuilt copy")?;
+        .context("cannot swap in the rebuilt copy")?;
     tx.commit().await?;
-    tracing::info!(projection = info.name, events = applied, checkpoint, "rebuilt");
+    tracing::info!(
+        projection = info.name,
+        events = applied,
+        checkpoint,
+        "rebuilt"
+    );
     Ok(RebuildReport {
         name: info.name,
         events_applied: applied,
@@ -83,10 +98,12 @@ pub async fn rebuild(events: &PgPool, store: &PgPool, projector: &dyn Projector)
 /// the returned connection.
 async fn exclusive(store: &PgPool, name: &str) -> anyhow::Result<PgConnection> {
     let mut conn = PgConnection::connect_with(&store.connect_options()).await?;
-    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended('comics-rebuild:' || $1, 0))")
-        .bind(name)
-        .fetch_one(&mut conn)
-        .await?;
+    let got: bool = sqlx::query_scalar(
+        "SELECT pg_try_advisory_lock(hashtextextended('comics-rebuild:' || $1, 0))",
+    )
+    .bind(name)
+    .fetch_one(&mut conn)
+    .await?;
     anyhow::ensure!(got, "a rebuild of {name} is already running");
     Ok(conn)
 }

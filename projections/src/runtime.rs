@@ -33,11 +33,20 @@ pub trait Projector: Send + Sync + 'static {
     /// DDL of the query store, with `{schema}` for the schema name.
     fn schema_sql(&self) -> &'static str;
     /// Applies one event (of one of `info().aggregate_types`) to `schema`.
-    async fn apply(&self, db: &mut PgConnection, schema: &str, event: &EventRecord) -> anyhow::Result<()>;
+    async fn apply(
+        &self,
+        db: &mut PgConnection,
+        schema: &str,
+        event: &EventRecord,
+    ) -> anyhow::Result<()>;
 }
 
 /// Creates the projector's schema in `schema` if missing.
-pub async fn ensure_schema(pool: &PgPool, projector: &dyn Projector, schema: &str) -> anyhow::Result<()> {
+pub async fn ensure_schema(
+    pool: &PgPool,
+    projector: &dyn Projector,
+    schema: &str,
+) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
     // Concurrent `CREATE ... IF NOT EXISTS` can still collide; serialise.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('comics-schema:' || $1, 0))")
@@ -128,10 +137,13 @@ pub async fn apply_in(
         if applied.is_some_and(|a| a >= event.sequence) {
             continue;
         }
-        projector
-            .apply(db, schema, event)
-            .await
-            .with_context(|| format!("{} cannot apply {}", projector.info().name, event.message_id()))?;
+        projector.apply(db, schema, event).await.with_context(|| {
+            format!(
+                "{} cannot apply {}",
+                projector.info().name,
+                event.message_id()
+            )
+        })?;
         sqlx::query(&format!(
             "INSERT INTO {schema}.applied (aggregate_type, aggregate_id, sequence) VALUES ($1, $2, $3) \
              ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET sequence = EXCLUDED.sequence"
@@ -146,9 +158,11 @@ pub async fn apply_in(
 }
 
 pub async fn read_checkpoint(pool: &PgPool, schema: &str) -> sqlx::Result<u64> {
-    let seq: i64 = sqlx::query_scalar(&format!("SELECT stream_sequence FROM {schema}.checkpoint WHERE id = 1"))
-        .fetch_one(pool)
-        .await?;
+    let seq: i64 = sqlx::query_scalar(&format!(
+        "SELECT stream_sequence FROM {schema}.checkpoint WHERE id = 1"
+    ))
+    .fetch_one(pool)
+    .await?;
     Ok(seq as u64)
 }
 
@@ -164,7 +178,10 @@ pub struct ProjectorRunner {
 enum Interrupted {
     Shutdown,
     /// A gap in stream sequences: restart delivery from the checkpoint.
-    Gap { expected: u64, got: u64 },
+    Gap {
+        expected: u64,
+        got: u64,
+    },
 }
 
 impl ProjectorRunner {
@@ -176,10 +193,19 @@ impl ProjectorRunner {
             match outcome {
                 Ok(Interrupted::Shutdown) => return Ok(()),
                 Ok(Interrupted::Gap { expected, got }) => {
-                    tracing::info!(projection = info.name, expected, got, "redelivery out of turn; restarting from checkpoint");
+                    tracing::info!(
+                        projection = info.name,
+                        expected,
+                        got,
+                        "redelivery out of turn; restarting from checkpoint"
+                    );
                 }
                 Err(e) => {
-                    tracing::warn!(projection = info.name, error = format!("{e:#}"), "projector interrupted; restarting");
+                    tracing::warn!(
+                        projection = info.name,
+                        error = format!("{e:#}"),
+                        "projector interrupted; restarting"
+                    );
                     tokio::select! {
                         _ = shutdown.cancelled() => return Ok(()),
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -223,7 +249,10 @@ impl ProjectorRunner {
             }
             let mut events = Vec::with_capacity(batch.len());
             for message in &batch {
-                let seq = message.info().map_err(|e| anyhow::anyhow!("{e}"))?.stream_sequence;
+                let seq = message
+                    .info()
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                    .stream_sequence;
                 if seq <= checkpoint {
                     continue;
                 }
@@ -240,7 +269,9 @@ impl ProjectorRunner {
             }
             if let Some(last) = batch.last() {
                 // AckPolicy::All: acknowledges the whole batch.
-                last.ack().await.map_err(|e| anyhow::anyhow!("ack failed: {e}"))?;
+                last.ack()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("ack failed: {e}"))?;
             }
         }
     }
@@ -256,7 +287,11 @@ impl ProjectorRunner {
             match apply_batch(&self.pool, self.projector.as_ref(), info.schema, events).await {
                 Ok(checkpoint) => return Ok(checkpoint),
                 Err(e) => {
-                    tracing::error!(projection = info.name, error = format!("{e:#}"), "cannot apply batch; retrying");
+                    tracing::error!(
+                        projection = info.name,
+                        error = format!("{e:#}"),
+                        "cannot apply batch; retrying"
+                    );
                     tokio::select! {
                         _ = shutdown.cancelled() => anyhow::bail!("shut down while retrying"),
                         _ = tokio::time::sleep(backoff) => {}
@@ -273,7 +308,12 @@ mod send_checks {
     use super::*;
     fn is_send<T: Send>(_: T) {}
     #[allow(dead_code)]
-    fn futures_are_send(pool: PgPool, p: Arc<dyn Projector>, r: ProjectorRunner, t: CancellationToken) {
+    fn futures_are_send(
+        pool: PgPool,
+        p: Arc<dyn Projector>,
+        r: ProjectorRunner,
+        t: CancellationToken,
+    ) {
         is_send(ensure_schema(&pool, p.as_ref(), "x"));
         is_send(read_checkpoint(&pool, "x"));
         is_send(r.consumer(1));

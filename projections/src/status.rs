@@ -16,7 +16,8 @@ pub struct ProjectionStatus {
 
 impl ProjectionStatus {
     pub fn lag(&self) -> u64 {
-        self.stream_last.saturating_sub(self.checkpoint.unwrap_or(0))
+        self.stream_last
+            .saturating_sub(self.checkpoint.unwrap_or(0))
     }
 }
 

@@ -58,7 +58,9 @@ impl ChangeChapter {
     pub fn parse(self) -> Result<ChapterChanges, Problem> {
         let mut f = Fields::default();
         let number = opt(&mut f, self.number, |s| ChapterNumber::parse(&s));
-        let title = self.title.map(|t| opt(&mut f, t, |s| ChapterTitle::parse(&s)));
+        let title = self
+            .title
+            .map(|t| opt(&mut f, t, |s| ChapterTitle::parse(&s)));
         let volume = self.volume.map(|v| opt(&mut f, v, |s| Volume::parse(&s)));
         f.finish()?;
         Ok(ChapterChanges {
@@ -84,7 +86,8 @@ mod tests {
 
     #[test]
     fn a_bad_number_and_language_are_both_reported() {
-        let body: CreateChapter = serde_json::from_str(r#"{"number": "1.234", "language": "english"}"#).unwrap();
+        let body: CreateChapter =
+            serde_json::from_str(r#"{"number": "1.234", "language": "english"}"#).unwrap();
         let p = body.parse(Uuid::nil()).unwrap_err();
         assert_eq!(p.errors.len(), 2);
     }

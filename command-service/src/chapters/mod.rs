@@ -47,13 +47,42 @@ async fn create(
     let meta = metadata(&user, &request);
     let _lock = lock_comic(&state.pool, comic_id).await.map_err(database)?;
     let mut token = ConsistencyToken::default();
-    claim(&state, comic_id, chapter_id, &chapter.language, &chapter.number, &meta, &mut token).await?;
+    claim(
+        &state,
+        comic_id,
+        chapter_id,
+        &chapter.language,
+        &chapter.number,
+        &meta,
+        &mut token,
+    )
+    .await?;
     let s = &state.stores;
-    let command = ChapterCommand::Create { chapter_id, chapter };
-    let done = execute(&s.chapters, &s.chapter_services, &chapter_id.to_string(), command, &meta, None).await?;
-    token.push(aggregate_types::CHAPTER, &chapter_id.to_string(), done.version);
+    let command = ChapterCommand::Create {
+        chapter_id,
+        chapter,
+    };
+    let done = execute(
+        &s.chapters,
+        &s.chapter_services,
+        &chapter_id.to_string(),
+        command,
+        &meta,
+        None,
+    )
+    .await?;
+    token.push(
+        aggregate_types::CHAPTER,
+        &chapter_id.to_string(),
+        done.version,
+    );
     tracing::info!(%chapter_id, "chapter created");
-    Ok(created(format!("/api/v1/chapters/{chapter_id}"), chapter_id, done.version, &token))
+    Ok(created(
+        format!("/api/v1/chapters/{chapter_id}"),
+        chapter_id,
+        done.version,
+        &token,
+    ))
 }
 
 #[tracing::instrument(skip_all, fields(chapter_id = %chapter_id))]
@@ -78,14 +107,32 @@ async fn change(
     let mut token = ConsistencyToken::default();
     let renumber = changes.number.clone().filter(|n| *n != current.1);
     if let Some(number) = &renumber {
-        claim(&state, comic_id, chapter_id, &current.0, number, &meta, &mut token).await?;
+        claim(
+            &state, comic_id, chapter_id, &current.0, number, &meta, &mut token,
+        )
+        .await?;
     }
     let s = &state.stores;
     let command = ChapterCommand::Update(ChapterChanges { ..changes });
-    let done = execute(&s.chapters, &s.chapter_services, &chapter_id.to_string(), command, &meta, Some(version)).await?;
-    token.push(aggregate_types::CHAPTER, &chapter_id.to_string(), done.version);
+    let done = execute(
+        &s.chapters,
+        &s.chapter_services,
+        &chapter_id.to_string(),
+        command,
+        &meta,
+        Some(version),
+    )
+    .await?;
+    token.push(
+        aggregate_types::CHAPTER,
+        &chapter_id.to_string(),
+        done.version,
+    );
     if renumber.is_some() {
-        release(&state, comic_id, chapter_id, current.0, current.1, &meta, &mut token).await?;
+        release(
+            &state, comic_id, chapter_id, current.0, current.1, &meta, &mut token,
+        )
+        .await?;
     }
     Ok(ok(chapter_id, done.version, &token))
 }
@@ -102,10 +149,25 @@ async fn delete(
     let _lock = lock_comic(&state.pool, comic_id).await.map_err(database)?;
     let ((language, number), _) = locate(&state, chapter_id).await?.1;
     let s = &state.stores;
-    let done = execute(&s.chapters, &s.chapter_services, &chapter_id.to_string(), ChapterCommand::Delete, &meta, None).await?;
+    let done = execute(
+        &s.chapters,
+        &s.chapter_services,
+        &chapter_id.to_string(),
+        ChapterCommand::Delete,
+        &meta,
+        None,
+    )
+    .await?;
     let mut token = ConsistencyToken::default();
-    token.push(aggregate_types::CHAPTER, &chapter_id.to_string(), done.version);
-    release(&state, comic_id, chapter_id, language, number, &meta, &mut token).await?;
+    token.push(
+        aggregate_types::CHAPTER,
+        &chapter_id.to_string(),
+        done.version,
+    );
+    release(
+        &state, comic_id, chapter_id, language, number, &meta, &mut token,
+    )
+    .await?;
     Ok(no_content(&token))
 }
 
@@ -137,7 +199,15 @@ async fn claim(
         language: language.clone(),
         number: number.clone(),
     };
-    let done = execute(&s.comics, &s.comic_services, &comic_id.to_string(), command, meta, None).await?;
+    let done = execute(
+        &s.comics,
+        &s.comic_services,
+        &comic_id.to_string(),
+        command,
+        meta,
+        None,
+    )
+    .await?;
     token.push(aggregate_types::COMIC, &comic_id.to_string(), done.version);
     Ok(())
 }
@@ -152,8 +222,20 @@ async fn release(
     token: &mut ConsistencyToken,
 ) -> Result<(), Problem> {
     let s = &state.stores;
-    let command = ComicCommand::ReleaseChapterNumber { chapter_id, language, number };
-    let done = execute(&s.comics, &s.comic_services, &comic_id.to_string(), command, meta, None).await?;
+    let command = ComicCommand::ReleaseChapterNumber {
+        chapter_id,
+        language,
+        number,
+    };
+    let done = execute(
+        &s.comics,
+        &s.comic_services,
+        &comic_id.to_string(),
+        command,
+        meta,
+        None,
+    )
+    .await?;
     token.push(aggregate_types::COMIC, &comic_id.to_string(), done.version);
     Ok(())
 }

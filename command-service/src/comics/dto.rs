@@ -55,18 +55,23 @@ impl CreateComic {
         let genres = f.take(Genres::parse(&self.genres));
         f.finish()?;
         match (title, alt_titles, description, authors, artists, genres) {
-            (Some(title), Some(alt_titles), Some(description), Some(authors), Some(artists), Some(genres)) => {
-                Ok(ComicDetails {
-                    title,
-                    alt_titles,
-                    description,
-                    authors,
-                    artists,
-                    status: status.unwrap_or_default(),
-                    comic_type: comic_type.unwrap_or_default(),
-                    genres,
-                })
-            }
+            (
+                Some(title),
+                Some(alt_titles),
+                Some(description),
+                Some(authors),
+                Some(artists),
+                Some(genres),
+            ) => Ok(ComicDetails {
+                title,
+                alt_titles,
+                description,
+                authors,
+                artists,
+                status: status.unwrap_or_default(),
+                comic_type: comic_type.unwrap_or_default(),
+                genres,
+            }),
             _ => Err(Problem::validation(vec![])),
         }
     }
@@ -77,7 +82,9 @@ impl ChangeComic {
         let mut f = Fields::default();
         let changes = ComicChanges {
             title: opt(&mut f, self.title, |s| ComicTitle::parse(&s)),
-            alt_titles: opt(&mut f, self.alt_titles, |v| NameList::parse("alt_titles", &v)),
+            alt_titles: opt(&mut f, self.alt_titles, |v| {
+                NameList::parse("alt_titles", &v)
+            }),
             description: opt(&mut f, self.description, |s| Description::parse(&s)),
             authors: opt(&mut f, self.authors, |v| NameList::parse("authors", &v)),
             artists: opt(&mut f, self.artists, |v| NameList::parse("artists", &v)),
@@ -108,7 +115,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused() {
-        let r: Result<CreateComic, _> = serde_json::from_value(serde_json::json!({"title": "x", "titel": "y"}));
+        let r: Result<CreateComic, _> =
+            serde_json::from_value(serde_json::json!({"title": "x", "titel": "y"}));
         assert!(r.is_err());
     }
 }

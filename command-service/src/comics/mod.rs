@@ -42,11 +42,27 @@ async fn create(
     let details = body.parse()?;
     let id = Uuid::now_v7();
     let stores = &state.stores;
-    let command = ComicCommand::Create { comic_id: id, details };
+    let command = ComicCommand::Create {
+        comic_id: id,
+        details,
+    };
     let meta = metadata(&user, &request);
-    let done = execute(&stores.comics, &stores.comic_services, &id.to_string(), command, &meta, None).await?;
+    let done = execute(
+        &stores.comics,
+        &stores.comic_services,
+        &id.to_string(),
+        command,
+        &meta,
+        None,
+    )
+    .await?;
     tracing::info!(comic_id = %id, "comic created");
-    Ok(created(format!("/api/v1/comics/{id}"), id, done.version, &token(id, done.version)))
+    Ok(created(
+        format!("/api/v1/comics/{id}"),
+        id,
+        done.version,
+        &token(id, done.version),
+    ))
 }
 
 #[tracing::instrument(skip_all, fields(comic_id = %id))]
@@ -63,7 +79,15 @@ async fn change(
     let stores = &state.stores;
     let meta = metadata(&user, &request);
     let command = ComicCommand::Update(changes);
-    let done = execute(&stores.comics, &stores.comic_services, &id.to_string(), command, &meta, expected).await?;
+    let done = execute(
+        &stores.comics,
+        &stores.comic_services,
+        &id.to_string(),
+        command,
+        &meta,
+        expected,
+    )
+    .await?;
     Ok(ok(id, done.version, &token(id, done.version)))
 }
 
@@ -78,7 +102,15 @@ async fn delete(
     let _lock = lock_comic(&state.pool, id).await.map_err(database)?;
     let stores = &state.stores;
     let meta = metadata(&user, &request);
-    let done = execute(&stores.comics, &stores.comic_services, &id.to_string(), ComicCommand::Delete, &meta, None).await?;
+    let done = execute(
+        &stores.comics,
+        &stores.comic_services,
+        &id.to_string(),
+        ComicCommand::Delete,
+        &meta,
+        None,
+    )
+    .await?;
     tracing::info!("comic deleted");
     Ok(no_content(&token(id, done.version)))
 }

@@ -8,7 +8,12 @@ use uuid::Uuid;
 
 use super::Stamp;
 
-pub(super) async fn apply(db: &mut PgConnection, s: &str, at: &Stamp, event: ChapterEvent) -> anyhow::Result<()> {
+pub(super) async fn apply(
+    db: &mut PgConnection,
+    s: &str,
+    at: &Stamp,
+    event: ChapterEvent,
+) -> anyhow::Result<()> {
     let comic_id = match event {
         ChapterEvent::ChapterCreated { chapter, .. } => create(db, s, at, chapter).await?,
         ChapterEvent::ChapterUpdated { changes } => update(db, s, at, changes).await?,
@@ -26,7 +31,12 @@ pub(super) async fn apply(db: &mut PgConnection, s: &str, at: &Stamp, event: Cha
     Ok(())
 }
 
-async fn create(db: &mut PgConnection, s: &str, at: &Stamp, c: NewChapter) -> anyhow::Result<Option<Uuid>> {
+async fn create(
+    db: &mut PgConnection,
+    s: &str,
+    at: &Stamp,
+    c: NewChapter,
+) -> anyhow::Result<Option<Uuid>> {
     // A chapter of a comic that is gone from the catalog is not shown.
     sqlx::query(&format!(
         "INSERT INTO {s}.chapters (id, comic_id, number, number_sort, title, volume, language, \
@@ -50,7 +60,12 @@ async fn create(db: &mut PgConnection, s: &str, at: &Stamp, c: NewChapter) -> an
     Ok(Some(c.comic_id))
 }
 
-async fn update(db: &mut PgConnection, s: &str, at: &Stamp, c: ChapterChanges) -> anyhow::Result<Option<Uuid>> {
+async fn update(
+    db: &mut PgConnection,
+    s: &str,
+    at: &Stamp,
+    c: ChapterChanges,
+) -> anyhow::Result<Option<Uuid>> {
     let comic_id: Option<Uuid> = sqlx::query_scalar(&format!(
         "UPDATE {s}.chapters SET \
             number = COALESCE($2, number), \

@@ -6,13 +6,20 @@ use sqlx::PgConnection;
 
 use super::Stamp;
 
-pub(super) async fn apply(db: &mut PgConnection, s: &str, at: &Stamp, event: ComicEvent) -> anyhow::Result<()> {
+pub(super) async fn apply(
+    db: &mut PgConnection,
+    s: &str,
+    at: &Stamp,
+    event: ComicEvent,
+) -> anyhow::Result<()> {
     match event {
         ComicEvent::ComicCreated { details, .. } => create(db, s, at, details).await,
         ComicEvent::ComicUpdated { changes } => update(db, s, at, changes).await,
         ComicEvent::ComicDeleted {} => delete(db, s, at).await,
         // The register of chapter numbers is not read; the comic's version moves.
-        ComicEvent::ChapterNumberClaimed { .. } | ComicEvent::ChapterNumberReleased { .. } => touch(db, s, at).await,
+        ComicEvent::ChapterNumberClaimed { .. } | ComicEvent::ChapterNumberReleased { .. } => {
+            touch(db, s, at).await
+        }
     }
 }
 
@@ -49,12 +56,16 @@ async fn create(db: &mut PgConnection, s: &str, at: &Stamp, d: ComicDetails) -> 
 }
 
 async fn update(db: &mut PgConnection, s: &str, at: &Stamp, c: ComicChanges) -> anyhow::Result<()> {
-    let new_genres = c.genres.as_ref().map(|g| strings(g.as_slice().iter().map(|g| g.as_str())));
+    let new_genres = c
+        .genres
+        .as_ref()
+        .map(|g| strings(g.as_slice().iter().map(|g| g.as_str())));
     if let Some(new) = &new_genres {
-        let old: Option<Vec<String>> = sqlx::query_scalar(&format!("SELECT genres FROM {s}.comics WHERE id = $1"))
-            .bind(at.id)
-            .fetch_optional(&mut *db)
-            .await?;
+        let old: Option<Vec<String>> =
+            sqlx::query_scalar(&format!("SELECT genres FROM {s}.comics WHERE id = $1"))
+                .bind(at.id)
+                .fetch_optional(&mut *db)
+                .await?;
         if let Some(old) = old {
             count_genres(db, s, &old, -1).await?;
             count_genres(db, s, new, 1).await?;
@@ -91,11 +102,12 @@ async fn update(db: &mut PgConnection, s: &str, at: &Stamp, c: ComicChanges) -> 
 }
 
 async fn delete(db: &mut PgConnection, s: &str, at: &Stamp) -> anyhow::Result<()> {
-    let genres: Option<Vec<String>> =
-        sqlx::query_scalar(&format!("DELETE FROM {s}.comics WHERE id = $1 RETURNING genres"))
-            .bind(at.id)
-            .fetch_optional(&mut *db)
-            .await?;
+    let genres: Option<Vec<String>> = sqlx::query_scalar(&format!(
+        "DELETE FROM {s}.comics WHERE id = $1 RETURNING genres"
+    ))
+    .bind(at.id)
+    .fetch_optional(&mut *db)
+    .await?;
     if let Some(genres) = genres {
         count_genres(db, s, &genres, -1).await?;
     }
@@ -107,17 +119,24 @@ async fn delete(db: &mut PgConnection, s: &str, at: &Stamp) -> anyhow::Result<()
 }
 
 async fn touch(db: &mut PgConnection, s: &str, at: &Stamp) -> anyhow::Result<()> {
-    sqlx::query(&format!("UPDATE {s}.comics SET version = $2, updated_at = $3 WHERE id = $1"))
-        .bind(at.id)
-        .bind(at.version)
-        .bind(at.at)
-        .execute(&mut *db)
-        .await?;
+    sqlx::query(&format!(
+        "UPDATE {s}.comics SET version = $2, updated_at = $3 WHERE id = $1"
+    ))
+    .bind(at.id)
+    .bind(at.version)
+    .bind(at.at)
+    .execute(&mut *db)
+    .await?;
     Ok(())
 }
 
 /// Adds `delta` to each genre's comic count; genres that reach 0 disappear.
-async fn count_genres(db: &mut PgConnection, s: &str, genres: &[String], delta: i32) -> sqlx::Result<()> {
+async fn count_genres(
+    db: &mut PgConnection,
+    s: &str,
+    genres: &[String],
+    delta: i32,
+) -> sqlx::Result<()> {
     if genres.is_empty() {
         return Ok(());
     }

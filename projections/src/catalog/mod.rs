@@ -26,8 +26,16 @@ impl super::Projector for CatalogProjector {
         include_str!("schema.sql")
     }
 
-    async fn apply(&self, db: &mut PgConnection, schema: &str, event: &EventRecord) -> anyhow::Result<()> {
-        let id: Uuid = event.aggregate_id.parse().context("aggregate id is not a UUID")?;
+    async fn apply(
+        &self,
+        db: &mut PgConnection,
+        schema: &str,
+        event: &EventRecord,
+    ) -> anyhow::Result<()> {
+        let id: Uuid = event
+            .aggregate_id
+            .parse()
+            .context("aggregate id is not a UUID")?;
         let at = Stamp {
             id,
             version: event.sequence,
