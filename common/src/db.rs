@@ -18,7 +18,12 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options)
         .await
-        .with_context(|| format!("cannot connect to Postgres at {}", redact_url(url)))
+        .with_context(|| {
+            format!(
+                "cannot connect to Postgres at {} (is PostgreSQL 15+ running? see README, Prerequisites)",
+                redact_url(url)
+            )
+        })
 }
 
 /// Creates the database named in `url` if it does not exist yet.

@@ -19,5 +19,7 @@ pub async fn connect(url: &str, name: &str) -> anyhow::Result<async_nats::Client
         .connection_timeout(std::time::Duration::from_secs(5))
         .connect(url)
         .await
-        .with_context(|| format!("cannot connect to NATS at {url}"))
+        .with_context(|| {
+            format!("cannot connect to NATS at {url} (is nats-server -js running? see README, Prerequisites)")
+        })
 }

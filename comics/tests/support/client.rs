@@ -167,3 +167,129 @@ pub fn consistency(r: &Response) -> String {
         .unwrap()
         .to_string()
 }
+
+/// Reads, conditional writes and raw requests for the `api_*` tests.
+impl TestApp {
+    /// A request with any body and `Content-Type` (or none).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Response {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        req.body(body).send().await.expect("request")
+    }
+
+    /// A JSON PATCH with `If-Match: "<version>"`.
+    pub async fn patch_if_match(&self, path: &str, version: &str, body: Value) -> Response {
+        self.http
+            .patch(format!("{}{path}", self.base))
+            .bearer_auth(&self.admin_token)
+            .header("if-match", format!("\"{version}\""))
+            .json(&body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn patch_comic_if_match(&self, id: &str, version: i64, body: Value) -> Response {
+        let path = format!("/api/v1/comics/{id}");
+        self.patch_if_match(&path, &version.to_string(), body).await
+    }
+
+    pub async fn patch_chapter_if_match(&self, id: &str, version: i64, body: Value) -> Response {
+        let path = format!("/api/v1/chapters/{id}");
+        self.patch_if_match(&path, &version.to_string(), body).await
+    }
+
+    /// `GET /api/v1/comics/{id}` after the write behind `consistency`.
+    pub async fn get_comic(&self, id: &str, consistency: &str) -> Response {
+        self.get_after(&format!("/api/v1/comics/{id}"), consistency)
+            .await
+    }
+
+    /// `GET /api/v1/chapters/{id}` after the write behind `consistency`.
+    pub async fn get_chapter(&self, id: &str, consistency: &str) -> Response {
+        self.get_after(&format!("/api/v1/chapters/{id}"), consistency)
+            .await
+    }
+
+    /// `GET /api/v1/comics/{id}/chapters?{query}` after `consistency`.
+    pub async fn list_chapters(&self, comic_id: &str, query: &str, consistency: &str) -> Response {
+        let path = format!("/api/v1/comics/{comic_id}/chapters?{query}");
+        self.get_after(&path, consistency).await
+    }
+
+    /// `GET /api/v1/comics?{query}` after `consistency`.
+    pub async fn list_comics(&self, query: &str, consistency: &str) -> Response {
+        self.get_after(&format!("/api/v1/comics?{query}"), consistency)
+            .await
+    }
+
+    /// `GET /api/v1/genres` after `consistency`.
+    pub async fn genres(&self, consistency: &str) -> Response {
+        self.get_after("/api/v1/genres", consistency).await
+    }
+
+    /// Creates a comic from `body` and returns its id and consistency token.
+    pub async fn comic_with(&self, body: Value) -> (String, String) {
+        let r = self.create_comic(body).await;
+        assert_eq!(r.status(), 201, "create comic");
+        created(r).await
+    }
+
+    /// Creates a chapter from `body` and returns its id and consistency token.
+    pub async fn chapter_with(&self, comic_id: &str, body: Value) -> (String, String) {
+        let r = self.create_chapter(comic_id, body).await;
+        assert_eq!(r.status(), 201, "create chapter");
+        created(r).await
+    }
+}
+
+/// The JSON body of a response that must have `status`.
+pub async fn json_with(r: Response, status: u16) -> Value {
+    let actual = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).expect("json body")
+}
+
+/// Asserts `r` is an RFC 9457 problem with `status` and returns its body.
+pub async fn problem(r: Response, status: u16) -> Value {
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = json_with(r, status).await;
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "content type {content_type:?} for {body}"
+    );
+    assert!(body["type"].is_string(), "problem type in {body}");
+    assert!(body["title"].is_string(), "problem title in {body}");
+    assert_eq!(body["status"], serde_json::json!(status), "problem status");
+    body
+}
+
+/// The fields named by a 422 problem's `errors`.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
