@@ -57,7 +57,6 @@ impl Relay {
     /// Runs until `shutdown`, finishing the batch in hand. Only one relay per
     /// stream publishes at a time (a Postgres advisory lock); others wait.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let stream = ensure_stream(&self.js, &self.names).await?;
         loop {
             let leader = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
@@ -65,7 +64,10 @@ impl Relay {
             };
             let result = match leader {
                 Ok(conn) => {
-                    let r = self.lead(&stream, &shutdown).await;
+                    let r = match ensure_stream(&self.js, &self.names).await {
+                        Ok(stream) => self.lead(&stream, &shutdown).await,
+                        Err(e) => Err(e),
+                    };
                     drop(conn);
                     r
                 }
