@@ -34,9 +34,12 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
         return Ok(());
     };
     let admin = options.clone().database("postgres");
-    let mut conn = sqlx::PgConnection::connect_with(&admin)
-        .await
-        .with_context(|| format!("cannot connect to Postgres at {}", redact_url(url)))?;
+    let mut conn = sqlx::PgConnection::connect_with(&admin).await.with_context(|| {
+        format!(
+            "cannot connect to Postgres at {} (is PostgreSQL 15+ running? see README, Prerequisites)",
+            redact_url(url)
+        )
+    })?;
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
             .bind(&name)

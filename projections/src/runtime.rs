@@ -188,10 +188,11 @@ impl ProjectorRunner {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let info = self.projector.info();
         loop {
-            let outcome = match ensure_schema(&self.pool, self.projector.as_ref(), info.schema).await {
-                Ok(()) => self.consume(&shutdown).await,
-                Err(e) => Err(e),
-            };
+            let outcome =
+                match ensure_schema(&self.pool, self.projector.as_ref(), info.schema).await {
+                    Ok(()) => self.consume(&shutdown).await,
+                    Err(e) => Err(e),
+                };
             match outcome {
                 Ok(Interrupted::Shutdown) => return Ok(()),
                 Ok(Interrupted::Gap { expected, got }) => {
