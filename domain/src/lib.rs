@@ -5,14 +5,27 @@
 
 pub mod chapter;
 pub mod comic;
+pub mod library;
+pub mod popularity;
+pub mod rating;
 mod serde_util;
 pub mod values;
 
 pub use chapter::{Chapter, ChapterCommand, ChapterError, ChapterEvent, ChapterServices};
 pub use comic::{Comic, ComicCommand, ComicError, ComicEvent, ComicServices};
+pub use library::{
+    library_id, Library, LibraryCommand, LibraryError, LibraryEvent, LibraryServices,
+};
+pub use popularity::{
+    MinuteCount, Popularity, PopularityCommand, PopularityError, PopularityEvent, View,
+};
+pub use rating::{rating_id, Rating, RatingCommand, RatingError, RatingEvent, RatingServices};
 
 /// The name every aggregate type is stored under in the event log.
 pub mod aggregate_types {
     pub const COMIC: &str = "Comic";
     pub const CHAPTER: &str = "Chapter";
+    pub const RATING: &str = "Rating";
+    pub const LIBRARY: &str = "Library";
+    pub const POPULARITY: &str = "Popularity";
 }

@@ -3,9 +3,11 @@
 
 mod chapter;
 mod comic;
+mod rating;
 
 pub use chapter::{ChapterNumber, ChapterTitle, Language, Volume};
 pub use comic::{ComicStatus, ComicTitle, ComicType, Description, Genre, Genres, NameList};
+pub use rating::Score;
 
 use serde::Serialize;
 
