@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use comics_common::auth::Jwt;
-use comics_common::{db, http, Settings};
+use comics_common::{http, Settings};
 use comics_nats::relay::Relay;
 use comics_nats::Names;
 use comics_projections::ProjectorRunner;
@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::health::{self, Dependencies};
+use crate::pools::Pools;
 
 /// Which parts of the system this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,15 +56,18 @@ impl Application {
                 "COMICS_JWT_SECRET is not set: using the development secret; set it in production"
             );
         }
-        let events = db::connect(&settings.database_url, 16).await?;
-        let catalog = db::connect(&settings.catalog_database_url, 16).await?;
-        if roles.queries || roles.projectors {
-            // Reads must find the query stores even before the first event.
-            for projector in comics_projections::all() {
-                let schema = projector.info().schema;
-                comics_projections::runtime::ensure_schema(&catalog, projector.as_ref(), schema)
+        let mut pools = Pools::default();
+        let events = pools.get(&settings.database_url).await?;
+        let mut stores = Vec::new();
+        for projector in comics_projections::all() {
+            let info = projector.info();
+            let store = pools.projection(settings, info.name).await?;
+            if roles.queries || roles.projectors {
+                // Reads must find the query stores even before the first event.
+                comics_projections::runtime::ensure_schema(&store, projector.as_ref(), info.schema)
                     .await?;
             }
+            stores.push((projector, store));
         }
         let nats = comics_nats::connect(&settings.nats_url, "comics").await?;
         let names = Names::new(&settings.nats_prefix);
@@ -73,7 +77,7 @@ impl Application {
         let shutdown = CancellationToken::new();
 
         let mut router = health::routes(Dependencies {
-            pools: vec![events.clone(), catalog.clone()],
+            pools: pools.all(),
             nats: nats.clone(),
         });
         if roles.commands {
@@ -83,9 +87,15 @@ impl Application {
             )));
         }
         if roles.queries {
-            router = router.merge(comics_query::router(comics_query::QueryState::new(
-                catalog.clone(),
-            )));
+            let store = |name: &str| {
+                stores
+                    .iter()
+                    .find(|(p, _)| p.info().name == name)
+                    .map(|(_, s)| s.clone())
+                    .expect("registered projection")
+            };
+            let state = comics_query::QueryState::new(store("catalog"));
+            router = router.merge(comics_query::router(state));
         }
         let router = router
             .fallback(http::not_found)
@@ -98,10 +108,10 @@ impl Application {
             tasks.push(("relay", tokio::spawn(relay.run(shutdown.clone()))));
         }
         if roles.projectors {
-            for projector in comics_projections::all() {
+            for (projector, pool) in stores {
                 let runner = ProjectorRunner {
                     projector,
-                    pool: catalog.clone(),
+                    pool,
                     js: js.clone(),
                     names: names.clone(),
                 };

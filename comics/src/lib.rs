@@ -7,5 +7,6 @@
 pub mod app;
 pub mod health;
 pub mod migrate;
+pub mod pools;
 
 pub use app::{Application, Roles};

@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use comics::app::cancel_on_signal;
 use comics::{Application, Roles};
-use comics_common::{auth::Jwt, db, telemetry, Settings};
+use comics_common::{auth::Jwt, telemetry, Settings};
 
 #[derive(Parser)]
 #[command(name = "comics", version, about = "The comics platform backend")]
@@ -110,7 +110,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn projections(settings: &Settings, command: ProjectionsCommand) -> anyhow::Result<()> {
-    let store = db::connect(&settings.catalog_database_url, 4).await?;
+    let mut pools = comics::pools::Pools::default();
     match command {
         ProjectionsCommand::List => {
             let nats = comics_nats::connect(&settings.nats_url, "comics-cli").await?;
@@ -118,6 +118,7 @@ async fn projections(settings: &Settings, command: ProjectionsCommand) -> anyhow
             let names = comics_nats::Names::new(&settings.nats_prefix);
             println!("{:<16} {:>12} {:>10}", "NAME", "CHECKPOINT", "LAG");
             for p in comics_projections::all() {
+                let store = pools.projection(settings, p.info().name).await?;
                 let s = comics_projections::status::status(&store, p.as_ref(), &js, &names).await?;
                 let checkpoint = s
                     .checkpoint
@@ -127,7 +128,7 @@ async fn projections(settings: &Settings, command: ProjectionsCommand) -> anyhow
             }
         }
         ProjectionsCommand::Rebuild { name, all } => {
-            let events = db::connect(&settings.database_url, 4).await?;
+            let events = pools.get(&settings.database_url).await?;
             let chosen = match (name, all) {
                 (_, true) => comics_projections::all(),
                 (Some(name), false) => {
@@ -138,6 +139,7 @@ async fn projections(settings: &Settings, command: ProjectionsCommand) -> anyhow
                 (None, false) => anyhow::bail!("name a projection or pass --all"),
             };
             for p in chosen {
+                let store = pools.projection(settings, p.info().name).await?;
                 let report =
                     comics_projections::rebuild::rebuild(&events, &store, p.as_ref()).await?;
                 println!(

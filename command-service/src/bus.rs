@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use comics_domain::{Chapter, Comic};
+use comics_domain::{Chapter, Comic, Library, Rating};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, EventStore};
@@ -24,8 +24,12 @@ const ATTEMPTS: u32 = 5;
 pub struct Stores {
     pub comics: Store<Comic>,
     pub chapters: Store<Chapter>,
+    pub ratings: Store<Rating>,
+    pub libraries: Store<Library>,
     pub comic_services: <Comic as Aggregate>::Services,
     pub chapter_services: <Chapter as Aggregate>::Services,
+    pub rating_services: <Rating as Aggregate>::Services,
+    pub library_services: <Library as Aggregate>::Services,
 }
 
 fn store<A: Aggregate>(pool: &PgPool) -> Store<A> {
@@ -37,8 +41,12 @@ impl Stores {
         Self {
             comics: store(&pool),
             chapters: store(&pool),
+            ratings: store(&pool),
+            libraries: store(&pool),
             comic_services: Arc::new(ChapterFacts(store(&pool))),
             chapter_services: Arc::new(ComicFacts(store(&pool))),
+            rating_services: Arc::new(ComicFacts(store(&pool))),
+            library_services: Arc::new(ComicFacts(store(&pool))),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use axum::http::StatusCode;
 use comics_common::Problem;
-use comics_domain::{ChapterError, ComicError};
+use comics_domain::{ChapterError, ComicError, LibraryError, RatingError};
 use cqrs_es::AggregateError;
 
 use crate::bus::Refused;
@@ -31,6 +31,25 @@ impl DomainProblem for ChapterError {
             ChapterError::AlreadyExists => Problem::conflict("the chapter already exists"),
             ChapterError::ComicNotFound => Problem::not_found("no such comic"),
             ChapterError::Unavailable(why) => unavailable(why),
+        }
+    }
+}
+
+impl DomainProblem for RatingError {
+    fn problem(&self) -> Problem {
+        match self {
+            RatingError::ComicNotFound => Problem::not_found("no such comic"),
+            RatingError::NotRated => Problem::not_found("you have not rated this comic"),
+            RatingError::Unavailable(why) => unavailable(why),
+        }
+    }
+}
+
+impl DomainProblem for LibraryError {
+    fn problem(&self) -> Problem {
+        match self {
+            LibraryError::ComicNotFound => Problem::not_found("no such comic"),
+            LibraryError::Unavailable(why) => unavailable(why),
         }
     }
 }

@@ -9,7 +9,9 @@ mod chapters;
 mod comics;
 mod error;
 mod fields;
+mod library;
 mod locks;
+mod ratings;
 mod response;
 mod services;
 
@@ -52,6 +54,8 @@ pub fn router(state: CommandState) -> Router {
     Router::new()
         .merge(comics::routes())
         .merge(chapters::routes())
+        .merge(ratings::routes())
+        .merge(library::routes())
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(state)
 }

@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 use comics_domain::values::{ChapterNumber, Language};
-use comics_domain::{Chapter, ChapterServices, Comic, ComicServices};
+use comics_domain::{
+    Chapter, ChapterServices, Comic, ComicServices, LibraryServices, RatingServices,
+};
 use uuid::Uuid;
 
 use crate::bus::{load, Store};
@@ -26,15 +28,28 @@ impl ComicServices for ChapterFacts {
     }
 }
 
-/// Answers the Chapter aggregate's questions about its comic.
+/// Answers the Chapter, Rating and Library aggregates' question: is the
+/// comic there (created, not deleted)?
 pub struct ComicFacts(pub Store<Comic>);
 
-#[async_trait]
-impl ChapterServices for ComicFacts {
-    async fn comic_is_live(&self, comic_id: Uuid) -> Result<bool, String> {
+impl ComicFacts {
+    async fn is_live(&self, comic_id: Uuid) -> Result<bool, String> {
         let (comic, _) = load(&self.0, &comic_id.to_string())
             .await
             .map_err(|e| e.to_string())?;
         Ok(comic.details.is_some() && !comic.deleted)
     }
 }
+
+macro_rules! comic_is_live {
+    ($($trait:ident),+) => {$(
+        #[async_trait]
+        impl $trait for ComicFacts {
+            async fn comic_is_live(&self, comic_id: Uuid) -> Result<bool, String> {
+                self.is_live(comic_id).await
+            }
+        }
+    )+};
+}
+
+comic_is_live!(ChapterServices, RatingServices, LibraryServices);

@@ -16,6 +16,9 @@ pub struct Settings {
     pub database_url: String,
     /// The catalog projection's query store (defaults to `database_url`).
     pub catalog_database_url: String,
+    /// Every projection's query store, by projection name
+    /// (`COMICS_<NAME>_DATABASE_URL`, defaulting to `database_url`).
+    pub projection_database_urls: Vec<(&'static str, String)>,
     pub nats_url: String,
     pub http_addr: SocketAddr,
     pub nats_prefix: String,
@@ -62,6 +65,15 @@ pub fn redact_url(url: &str) -> String {
 }
 
 impl Settings {
+    /// The database URL of a projection's query store.
+    pub fn projection_database_url(&self, name: &str) -> &str {
+        self.projection_database_urls
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, url)| url.as_str())
+            .unwrap_or(&self.database_url)
+    }
+
     /// Reads the settings from the process environment.
     pub fn from_env() -> anyhow::Result<Self> {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -78,7 +90,18 @@ impl Settings {
         let nats_prefix = non_empty("COMICS_NATS_PREFIX").unwrap_or_else(|| "comics".into());
         validate_prefix(&nats_prefix)?;
         let secret = non_empty("COMICS_JWT_SECRET");
+        let projection_database_urls = crate::projections::ALL
+            .iter()
+            .map(|p| {
+                let var = format!("COMICS_{}_DATABASE_URL", p.name.to_uppercase());
+                (
+                    p.name,
+                    non_empty(&var).unwrap_or_else(|| database_url.clone()),
+                )
+            })
+            .collect();
         Ok(Self {
+            projection_database_urls,
             catalog_database_url: non_empty("COMICS_CATALOG_DATABASE_URL")
                 .unwrap_or_else(|| database_url.clone()),
             database_url,

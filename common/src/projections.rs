@@ -17,7 +17,22 @@ pub const CATALOG: ProjectionInfo = ProjectionInfo {
     aggregate_types: &["Comic", "Chapter"],
 };
 
-pub const ALL: &[ProjectionInfo] = &[CATALOG];
+/// Rating statistics, each user's ratings, and the comic cards that
+/// rating reads show.
+pub const RATINGS: ProjectionInfo = ProjectionInfo {
+    name: "ratings",
+    schema: "ratings",
+    aggregate_types: &["Comic", "Rating"],
+};
+
+/// Each user's bookmarks and each comic's bookmark count.
+pub const BOOKMARKS: ProjectionInfo = ProjectionInfo {
+    name: "bookmarks",
+    schema: "bookmarks",
+    aggregate_types: &["Comic", "Library"],
+};
+
+pub const ALL: &[ProjectionInfo] = &[CATALOG, RATINGS, BOOKMARKS];
 
 pub fn by_name(name: &str) -> Option<ProjectionInfo> {
     ALL.iter().copied().find(|p| p.name == name)

@@ -4,7 +4,10 @@
 //! Postgres event log that swap in atomically.
 #![forbid(unsafe_code)]
 
+pub mod bookmarks;
+mod cards;
 pub mod catalog;
+pub mod ratings;
 pub mod rebuild;
 pub mod runtime;
 pub mod status;
@@ -15,7 +18,11 @@ use std::sync::Arc;
 
 /// Every projector, by the name `comics projections` knows it under.
 pub fn all() -> Vec<Arc<dyn Projector>> {
-    vec![Arc::new(catalog::CatalogProjector)]
+    vec![
+        Arc::new(catalog::CatalogProjector),
+        Arc::new(ratings::RatingsProjector),
+        Arc::new(bookmarks::BookmarksProjector),
+    ]
 }
 
 pub fn by_name(name: &str) -> Option<Arc<dyn Projector>> {

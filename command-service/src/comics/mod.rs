@@ -76,6 +76,9 @@ async fn change(
 ) -> Result<Response, Problem> {
     let expected = if_match(&headers)?;
     let changes = body.parse()?;
+    // Serialised with every other write on this comic, so concurrent
+    // changes queue instead of exhausting the conflict retries.
+    let _lock = lock_comic(&state.pool, id).await.map_err(database)?;
     let stores = &state.stores;
     let meta = metadata(&user, &request);
     let command = ComicCommand::Update(changes);

@@ -1,0 +1,74 @@
+//! A user's bookmarks (their library): `PUT` and `DELETE`, both idempotent.
+
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::put;
+use axum::Router;
+use comics_common::auth::User;
+use comics_common::consistency::ConsistencyToken;
+use comics_common::http::{PathParams, RequestId};
+use comics_common::Problem;
+use comics_domain::{aggregate_types, library_id, LibraryCommand};
+use uuid::Uuid;
+
+use crate::bus::execute;
+use crate::response::{metadata, no_content};
+use crate::CommandState;
+
+pub fn routes() -> Router<CommandState> {
+    Router::new().route(
+        "/api/v1/me/bookmarks/{comic_id}",
+        put(bookmark).delete(unbookmark),
+    )
+}
+
+async fn run(
+    state: &CommandState,
+    user: &User,
+    request: &RequestId,
+    command: LibraryCommand,
+) -> Result<Response, Problem> {
+    let id = library_id(&user.sub);
+    let s = &state.stores;
+    let meta = metadata(user, request);
+    let done = execute(
+        &s.libraries,
+        &s.library_services,
+        &id.to_string(),
+        command,
+        &meta,
+        None,
+    )
+    .await?;
+    let mut token = ConsistencyToken::default();
+    token.push(aggregate_types::LIBRARY, &id.to_string(), done.version);
+    Ok(no_content(&token))
+}
+
+#[tracing::instrument(skip_all, fields(comic_id = %comic_id))]
+async fn bookmark(
+    State(state): State<CommandState>,
+    user: User,
+    request: RequestId,
+    PathParams(comic_id): PathParams<Uuid>,
+) -> Result<Response, Problem> {
+    let command = LibraryCommand::Bookmark {
+        user: user.sub.clone(),
+        comic_id,
+    };
+    run(&state, &user, &request, command).await
+}
+
+#[tracing::instrument(skip_all, fields(comic_id = %comic_id))]
+async fn unbookmark(
+    State(state): State<CommandState>,
+    user: User,
+    request: RequestId,
+    PathParams(comic_id): PathParams<Uuid>,
+) -> Result<Response, Problem> {
+    let command = LibraryCommand::Unbookmark {
+        user: user.sub.clone(),
+        comic_id,
+    };
+    run(&state, &user, &request, command).await
+}

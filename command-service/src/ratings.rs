@@ -1,0 +1,93 @@
+//! A user's rating of a comic: give or change it (`PUT`), remove it (`DELETE`).
+//! Each (user, comic) pair is its own aggregate, so many users rating one
+//! comic at once never contend.
+
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::put;
+use axum::Router;
+use comics_common::auth::User;
+use comics_common::consistency::ConsistencyToken;
+use comics_common::http::{JsonBody, PathParams, RequestId};
+use comics_common::problem::FieldProblem;
+use comics_common::Problem;
+use comics_domain::values::Score;
+use comics_domain::{aggregate_types, rating_id, RatingCommand};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::bus::execute;
+use crate::response::{metadata, no_content, ok};
+use crate::CommandState;
+
+pub fn routes() -> Router<CommandState> {
+    Router::new().route("/api/v1/comics/{id}/rating", put(rate).delete(unrate))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateBody {
+    score: i64,
+}
+
+fn token(id: Uuid, version: i64) -> ConsistencyToken {
+    let mut t = ConsistencyToken::default();
+    t.push(aggregate_types::RATING, &id.to_string(), version);
+    t
+}
+
+#[tracing::instrument(skip_all, fields(comic_id = %comic_id))]
+async fn rate(
+    State(state): State<CommandState>,
+    user: User,
+    request: RequestId,
+    PathParams(comic_id): PathParams<Uuid>,
+    JsonBody(body): JsonBody<RateBody>,
+) -> Result<Response, Problem> {
+    let score = Score::try_from(body.score).map_err(|e| {
+        Problem::validation(vec![FieldProblem {
+            field: e.field,
+            message: e.message,
+        }])
+    })?;
+    let id = rating_id(comic_id, &user.sub);
+    let command = RatingCommand::Rate {
+        comic_id,
+        user: user.sub.clone(),
+        score,
+    };
+    let s = &state.stores;
+    let meta = metadata(&user, &request);
+    let done = execute(
+        &s.ratings,
+        &s.rating_services,
+        &id.to_string(),
+        command,
+        &meta,
+        None,
+    )
+    .await?;
+    Ok(ok(id, done.version, &token(id, done.version)))
+}
+
+#[tracing::instrument(skip_all, fields(comic_id = %comic_id))]
+async fn unrate(
+    State(state): State<CommandState>,
+    user: User,
+    request: RequestId,
+    PathParams(comic_id): PathParams<Uuid>,
+) -> Result<Response, Problem> {
+    let id = rating_id(comic_id, &user.sub);
+    let s = &state.stores;
+    let meta = metadata(&user, &request);
+    let done = execute(
+        &s.ratings,
+        &s.rating_services,
+        &id.to_string(),
+        RatingCommand::Unrate,
+        &meta,
+        None,
+    )
+    .await?;
+    Ok(no_content(&token(id, done.version)))
+}

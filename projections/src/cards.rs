@@ -1,0 +1,48 @@
+//! The comic cards a projection shows beside its own data (id, title,
+//! cover, status, type), kept from Comic events. Shared by the projections
+//! whose reads list comics (ratings, bookmarks).
+
+use comics_domain::ComicEvent;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub(crate) async fn apply(
+    db: &mut PgConnection,
+    s: &str,
+    id: Uuid,
+    e: ComicEvent,
+) -> anyhow::Result<()> {
+    match e {
+        ComicEvent::ComicCreated { details, .. } => {
+            sqlx::query(&format!(
+                "INSERT INTO {s}.comics (id, title, status, type) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING"
+            ))
+            .bind(id)
+            .bind(details.title.as_str())
+            .bind(details.status.as_str())
+            .bind(details.comic_type.as_str())
+            .execute(&mut *db)
+            .await?;
+        }
+        ComicEvent::ComicUpdated { changes } => {
+            sqlx::query(&format!(
+                "UPDATE {s}.comics SET title = COALESCE($2, title), status = COALESCE($3, status), \
+                 type = COALESCE($4, type) WHERE id = $1"
+            ))
+            .bind(id)
+            .bind(changes.title.as_ref().map(|t| t.as_str()))
+            .bind(changes.status.map(|v| v.as_str()))
+            .bind(changes.comic_type.map(|v| v.as_str()))
+            .execute(&mut *db)
+            .await?;
+        }
+        ComicEvent::ComicDeleted {} => {
+            sqlx::query(&format!("DELETE FROM {s}.comics WHERE id = $1"))
+                .bind(id)
+                .execute(&mut *db)
+                .await?;
+        }
+        ComicEvent::ChapterNumberClaimed { .. } | ComicEvent::ChapterNumberReleased { .. } => {}
+    }
+    Ok(())
+}
