@@ -100,7 +100,9 @@ where
         attempt += 1;
         let mut context = store.load_aggregate(id).await?;
         let current = context.current_sequence as i64;
-        if let Some(expected) = if_match {
+        // A version of something that does not exist is not stale: the
+        // aggregate refuses the command as "not found" instead.
+        if let Some(expected) = if_match.filter(|_| current > 0) {
             if expected != current {
                 return Err(Refused::StaleVersion { current });
             }

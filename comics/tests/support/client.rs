@@ -293,3 +293,14 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+impl TestApp {
+    /// Waits until the read side reflects every write behind `tokens` (one
+    /// consistent read per token), so a list can then be read with the last.
+    pub async fn wait_for_all(&self, tokens: &[String]) {
+        for token in tokens {
+            let r = self.genres(token).await;
+            assert_eq!(r.status(), 200, "waiting for a write to be projected");
+        }
+    }
+}

@@ -3,7 +3,9 @@
 
 use comics_common::Problem;
 use comics_domain::comic::{ComicChanges, ComicDetails};
-use comics_domain::values::{ComicStatus, ComicTitle, ComicType, Description, Genres, NameList};
+use comics_domain::values::{
+    ComicStatus, ComicTitle, ComicType, Description, FieldError, Genres, NameList,
+};
 
 use crate::fields::{opt, Fields};
 use serde::Deserialize;
@@ -27,19 +29,51 @@ pub struct CreateComic {
     pub genres: Vec<String>,
 }
 
-/// `null` for a field is the same as leaving it out.
+/// A field left out stays as it is; `null` clears a text or list field
+/// (`description`, `alt_titles`, `authors`, `artists`, `genres`) and is
+/// refused for `title`, `status` and `type`, which cannot be empty.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeComic {
-    pub title: Option<String>,
-    pub alt_titles: Option<Vec<String>>,
-    pub description: Option<String>,
-    pub authors: Option<Vec<String>>,
-    pub artists: Option<Vec<String>>,
-    pub status: Option<String>,
-    #[serde(rename = "type")]
-    pub comic_type: Option<String>,
-    pub genres: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub alt_titles: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub authors: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    pub artists: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    pub status: Option<Option<String>>,
+    #[serde(rename = "type", default, deserialize_with = "present")]
+    pub comic_type: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub genres: Option<Option<Vec<String>>>,
+}
+
+/// Tells an explicit `null` (`Some(None)`) from a missing field (`None`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `null` is refused for a field that cannot be empty.
+fn required<T>(field: &str, raw: Option<Option<T>>) -> Result<Option<T>, FieldError> {
+    match raw {
+        Some(None) => Err(FieldError::new(field, "cannot be null")),
+        Some(Some(v)) => Ok(Some(v)),
+        None => Ok(None),
+    }
+}
+
+/// `null` clears a field: it means the empty value.
+fn clearable<T: Default>(raw: Option<Option<T>>) -> Option<T> {
+    raw.map(Option::unwrap_or_default)
 }
 
 impl CreateComic {
@@ -80,17 +114,18 @@ impl CreateComic {
 impl ChangeComic {
     pub fn parse(self) -> Result<ComicChanges, Problem> {
         let mut f = Fields::default();
+        let title = f.take(required("title", self.title)).flatten();
+        let status = f.take(required("status", self.status)).flatten();
+        let comic_type = f.take(required("type", self.comic_type)).flatten();
         let changes = ComicChanges {
-            title: opt(&mut f, self.title, |s| ComicTitle::parse(&s)),
-            alt_titles: opt(&mut f, self.alt_titles, |v| {
-                NameList::parse("alt_titles", &v)
-            }),
-            description: opt(&mut f, self.description, |s| Description::parse(&s)),
-            authors: opt(&mut f, self.authors, |v| NameList::parse("authors", &v)),
-            artists: opt(&mut f, self.artists, |v| NameList::parse("artists", &v)),
-            status: opt(&mut f, self.status, |s| ComicStatus::parse(&s)),
-            comic_type: opt(&mut f, self.comic_type, |s| ComicType::parse(&s)),
-            genres: opt(&mut f, self.genres, |v| Genres::parse(&v)),
+            title: opt(&mut f, title, |s| ComicTitle::parse(&s)),
+            alt_titles: opt(&mut f, clearable(self.alt_titles), |v| NameList::parse("alt_titles", &v)),
+            description: opt(&mut f, clearable(self.description), |s| Description::parse(&s)),
+            authors: opt(&mut f, clearable(self.authors), |v| NameList::parse("authors", &v)),
+            artists: opt(&mut f, clearable(self.artists), |v| NameList::parse("artists", &v)),
+            status: opt(&mut f, status, |s| ComicStatus::parse(&s)),
+            comic_type: opt(&mut f, comic_type, |s| ComicType::parse(&s)),
+            genres: opt(&mut f, clearable(self.genres), |v| Genres::parse(&v)),
         };
         f.finish()?;
         Ok(changes)
@@ -111,6 +146,17 @@ mod tests {
         assert_eq!(problem.status, 422);
         let fields: Vec<_> = problem.errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["title", "status", "genres[0]"]);
+    }
+
+    #[test]
+    fn null_clears_lists_and_is_refused_for_the_title() {
+        let body: ChangeComic =
+            serde_json::from_value(serde_json::json!({"genres": null, "description": null})).unwrap();
+        let changes = body.parse().unwrap();
+        assert_eq!(changes.genres, Some(Genres::default()));
+        assert_eq!(changes.description, Some(Description::default()));
+        let body: ChangeComic = serde_json::from_value(serde_json::json!({"title": null})).unwrap();
+        assert_eq!(body.parse().unwrap_err().errors[0].field, "title");
     }
 
     #[test]
