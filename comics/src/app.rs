@@ -94,7 +94,12 @@ impl Application {
                     .map(|(_, s)| s.clone())
                     .expect("registered projection")
             };
-            let state = comics_query::QueryState::new(store("catalog"));
+            let state = comics_query::QueryState::new(
+                store("catalog"),
+                store("ratings"),
+                store("bookmarks"),
+                jwt.clone(),
+            );
             router = router.merge(comics_query::router(state));
         }
         let router = router

@@ -1,39 +1,71 @@
-//! The comics read side: public `GET` endpoints under `/api/v1` served from
-//! the projected query stores (today the `catalog` projection: comics,
-//! chapters and genres), honouring the `X-Consistency-Token` of API.md.
+//! The comics read side: `GET` endpoints under `/api/v1` served from the
+//! projected query stores — the `catalog` projection (comics, chapters,
+//! genres), the `ratings` projection (each comic's `rating`, `/me/ratings`,
+//! `/rankings/top-rated`) and the `bookmarks` projection (`/me/bookmarks`) —
+//! honouring the `X-Consistency-Token` of API.md.
+//!
+//! Each projection's pool may point at its own database: reads that need two
+//! projections query each store on its own and merge in Rust.
 //!
 //! The crate exposes [`router`] over a [`QueryState`]; the `comics` binary
 //! composes it with the other services.
 #![forbid(unsafe_code)]
 
+mod bookmarks;
 mod chapters;
 mod comics;
 pub mod consistency;
 mod genres;
 mod listing;
+mod ratings;
 mod state;
 
-use axum::middleware::from_fn_with_state;
+use axum::extract::Request;
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::Response;
 use axum::Router;
-use comics_common::projections::CATALOG;
+use comics_common::auth::User;
+use comics_common::projections::{BOOKMARKS, CATALOG, RATINGS};
 
 pub use consistency::{ConsistencyGate, ProjectionStore};
 pub use state::QueryState;
 
 /// Every read endpoint of this crate, nested under `/api/v1`.
 ///
-/// Each route waits for the consistency token (if one was sent) before it
-/// reads. Fallbacks for unknown paths are left to whoever composes routers.
+/// Each route waits for the consistency token (if one was sent) on the
+/// projections it reads before it reads: the comic routes on catalog and
+/// ratings, chapters and genres on catalog, `/me/ratings` and
+/// `/rankings/top-rated` on ratings, `/me/bookmarks` on bookmarks. The
+/// `/me/*` routes check the bearer token (401) before waiting.
+/// Fallbacks for unknown paths are left to whoever composes routers.
 pub fn router(state: QueryState) -> Router {
-    let gate = ConsistencyGate::new(
-        vec![ProjectionStore::new(CATALOG, state.catalog.clone())],
-        state.consistency_timeout,
-    );
+    let catalog_store = ProjectionStore::new(CATALOG, state.catalog.clone());
+    let ratings_store = ProjectionStore::new(RATINGS, state.ratings.clone());
+    let bookmarks_store = ProjectionStore::new(BOOKMARKS, state.bookmarks.clone());
+    let timeout = state.consistency_timeout;
+    let gated = |routes: Router<QueryState>, stores: &[&ProjectionStore]| {
+        let gate = ConsistencyGate::new(stores.iter().map(|s| (*s).clone()).collect(), timeout);
+        routes.route_layer(from_fn_with_state(gate, consistency::require))
+    };
+    let signed_in = |routes: Router<QueryState>| {
+        routes.route_layer(from_fn_with_state(state.clone(), signed_in))
+    };
     let api = Router::new()
-        .merge(comics::routes())
-        .merge(chapters::routes())
-        .merge(genres::routes())
-        .route_layer(from_fn_with_state(gate, consistency::require))
+        .merge(gated(comics::routes(), &[&catalog_store, &ratings_store]))
+        .merge(gated(chapters::routes(), &[&catalog_store]))
+        .merge(gated(genres::routes(), &[&catalog_store]))
+        .merge(gated(ratings::ranking_routes(), &[&ratings_store]))
+        .merge(signed_in(gated(ratings::my_routes(), &[&ratings_store])))
+        .merge(signed_in(gated(
+            bookmarks::my_routes(),
+            &[&bookmarks_store],
+        )))
         .with_state(state);
     Router::new().nest("/api/v1", api)
+}
+
+/// Middleware: refuses a request without a valid bearer token (401) before
+/// anything else runs, so it never waits on a consistency token first.
+async fn signed_in(_user: User, req: Request, next: Next) -> Response {
+    next.run(req).await
 }

@@ -4,7 +4,7 @@
 
 use comics_common::problem::FieldProblem;
 use comics_common::Problem;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
@@ -47,6 +47,20 @@ impl Paging {
             limit: self.limit,
             offset: self.offset,
         }
+    }
+}
+
+/// The query string of a list that has only paging; unknown parameters are
+/// ignored.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageParams {
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+impl PageParams {
+    pub fn paging(&self) -> Result<Paging, Problem> {
+        Paging::parse(given(&self.limit), given(&self.offset))
     }
 }
 

@@ -1,11 +1,15 @@
-//! The comic document of API.md, as a row of `catalog.comics`.
+//! The comic document of API.md: a row of `catalog.comics` plus its
+//! `rating` from the ratings projection (read separately and merged, since
+//! the two query stores may live in different databases).
 //!
-//! `rating` and `popularity` are not part of it yet: their projections do not
-//! exist so far, and the fields are left out rather than faked.
+//! `popularity` is not part of it yet: the views projection does not exist
+//! so far, and the field is left out rather than faked.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
+
+use crate::ratings::Rating;
 
 /// The columns of `catalog.comics` that make a [`ComicDocument`].
 pub const COLUMNS: &str = "id, title, alt_titles, description, authors, artists, status, type, \
@@ -29,6 +33,9 @@ pub struct ComicDocument {
     pub chapter_count: i32,
     /// `{"id","number","title","published_at"}` as the projector stored it.
     pub latest_chapter: Option<serde_json::Value>,
+    /// Filled in from the ratings projection after the catalog read.
+    #[sqlx(skip)]
+    pub rating: Rating,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,

@@ -41,6 +41,8 @@ pub enum Sort {
     Title,
     CreatedAt,
     UpdatedAt,
+    /// By bayesian average (then votes, then id), unrated comics last.
+    Rating,
 }
 
 impl Sort {
@@ -49,30 +51,34 @@ impl Sort {
             "title" => Ok(Sort::Title),
             "created_at" => Ok(Sort::CreatedAt),
             "updated_at" => Ok(Sort::UpdatedAt),
-            "rating" | "popularity" => Err(bad_param(
+            "rating" => Ok(Sort::Rating),
+            "popularity" => Err(bad_param(
                 "sort",
-                "sorting by rating or popularity is not available yet",
+                "sorting by popularity is not available yet",
             )),
             _ => Err(bad_param(
                 "sort",
-                "must be one of: title created_at updated_at",
+                "must be one of: title created_at updated_at rating",
             )),
         }
     }
 
-    /// The key expression, before the `id` tie-break.
-    pub fn sql(self) -> &'static str {
+    /// The key expression of a catalog column sort, before the `id`
+    /// tie-break; `None` for `rating`, whose order comes from the ratings
+    /// projection.
+    pub fn sql(self) -> Option<&'static str> {
         match self {
-            Sort::Title => "lower(title)",
-            Sort::CreatedAt => "created_at",
-            Sort::UpdatedAt => "updated_at",
+            Sort::Title => Some("lower(title)"),
+            Sort::CreatedAt => Some("created_at"),
+            Sort::UpdatedAt => Some("updated_at"),
+            Sort::Rating => None,
         }
     }
 
     fn default_order(self) -> Order {
         match self {
             Sort::Title => Order::Asc,
-            Sort::CreatedAt | Sort::UpdatedAt => Order::Desc,
+            Sort::CreatedAt | Sort::UpdatedAt | Sort::Rating => Order::Desc,
         }
     }
 }
@@ -175,11 +181,17 @@ mod tests {
     }
 
     #[test]
-    fn rating_and_popularity_sorts_are_not_available_yet() {
-        for sort in ["rating", "popularity"] {
-            let p = parse(&[("sort", sort)]).unwrap_err();
-            assert!(p.detail.unwrap().contains("not available yet"));
-        }
+    fn rating_sorts_best_first_unless_told_otherwise() {
+        let q = parse(&[("sort", "rating")]).unwrap();
+        assert_eq!((q.sort, q.order), (Sort::Rating, Order::Desc));
+        let q = parse(&[("sort", "rating"), ("order", "asc")]).unwrap();
+        assert_eq!(q.order, Order::Asc);
+    }
+
+    #[test]
+    fn popularity_sort_is_not_available_yet() {
+        let p = parse(&[("sort", "popularity")]).unwrap_err();
+        assert!(p.detail.unwrap().contains("not available yet"));
     }
 
     #[test]

@@ -5,8 +5,9 @@ use uuid::Uuid;
 
 use super::document::{ComicDocument, COLUMNS};
 use super::query::{ComicFilter, ComicQuery};
+use crate::listing::Order;
 
-/// The comic with this id, if it exists.
+/// The comic with this id, if it exists (its `rating` left empty).
 #[tracing::instrument(skip_all, fields(comic_id = %id))]
 pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<ComicDocument>, sqlx::Error> {
     sqlx::query_as::<_, ComicDocument>(&format!(
@@ -17,20 +18,47 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<ComicDocument>, sqlx
     .await
 }
 
-/// One page of the comics that match, and how many match in all.
+/// One page of the comics that match, and how many match in all (their
+/// `rating`s left empty).
+///
+/// `ranking` is read for `sort=rating` only: the ids of the rated comics,
+/// best first, as the ratings projection orders them. It is passed in as an
+/// array, so the ratings store need not share the catalog's database, and
+/// filtering and paging still happen here in SQL. Comics missing from it
+/// (unrated) come last, by id; `order=asc` reverses the rated part only.
 #[tracing::instrument(skip_all)]
 pub async fn list(
     pool: &PgPool,
     query: &ComicQuery,
+    ranking: &[Uuid],
 ) -> Result<(Vec<ComicDocument>, i64), sqlx::Error> {
     let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM catalog.comics");
     push_filter(&mut count, &query.filter);
     let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
 
     let mut page = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM catalog.comics"));
-    push_filter(&mut page, &query.filter);
-    let (key, order) = (query.sort.sql(), query.order.sql());
-    page.push(format!(" ORDER BY {key} {order}, id {order}"))
+    let order_by = match query.sort.sql() {
+        Some(key) => {
+            push_filter(&mut page, &query.filter);
+            let order = query.order.sql();
+            format!(" ORDER BY {key} {order}, id {order}")
+        }
+        None => {
+            page.push(" LEFT JOIN unnest(")
+                .push_bind(ranking.to_vec())
+                .push(
+                "::uuid[]) WITH ORDINALITY AS ranked(rated_id, position) ON ranked.rated_id = id",
+            );
+            push_filter(&mut page, &query.filter);
+            // Position 1 is the best rated comic.
+            let position = match query.order {
+                Order::Desc => "ASC",
+                Order::Asc => "DESC",
+            };
+            format!(" ORDER BY ranked.position {position} NULLS LAST, id ASC")
+        }
+    };
+    page.push(order_by)
         .push(" LIMIT ")
         .push_bind(query.paging.limit)
         .push(" OFFSET ")

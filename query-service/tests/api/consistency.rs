@@ -6,7 +6,7 @@ use comics_common::consistency::ConsistencyToken;
 use uuid::Uuid;
 
 use crate::helpers::{json, set_applied, TestApp};
-use crate::seeds::ComicSeed;
+use crate::seeds::{rate, CardSeed, ComicSeed};
 
 fn token(marks: &[(&str, &str, i64)]) -> String {
     let mut token = ConsistencyToken::default();
@@ -20,7 +20,11 @@ fn token(marks: &[(&str, &str, i64)]) -> String {
 async fn a_read_with_an_applied_token_answers_at_once() {
     let app = TestApp::spawn().await;
     let id = app.insert_comic(ComicSeed::titled("Here")).await;
-    app.set_applied("Comic", &id.to_string(), 3).await;
+    // Both projections the comic document reads follow comics.
+    app.set_applied("catalog", "Comic", &id.to_string(), 3)
+        .await;
+    app.set_applied("ratings", "Comic", &id.to_string(), 3)
+        .await;
 
     let response = app
         .get(
@@ -36,7 +40,10 @@ async fn a_read_with_an_applied_token_answers_at_once() {
 async fn a_read_waits_until_the_projection_applies_the_write() {
     let app = TestApp::spawn().await;
     let id = Uuid::now_v7();
-    app.set_applied("Comic", &id.to_string(), 1).await;
+    app.set_applied("catalog", "Comic", &id.to_string(), 1)
+        .await;
+    app.set_applied("ratings", "Comic", &id.to_string(), 2)
+        .await;
     let pool = app.pool.clone();
     let projector = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -50,7 +57,7 @@ async fn a_read_waits_until_the_projection_applies_the_write() {
         .await
         .unwrap();
         tx.commit().await.unwrap();
-        set_applied(&pool, "Comic", &id.to_string(), 2).await;
+        set_applied(&pool, "catalog", "Comic", &id.to_string(), 2).await;
     });
 
     let started = Instant::now();
@@ -74,7 +81,7 @@ async fn a_read_waits_for_an_aggregate_the_projection_has_not_seen_yet() {
     let applied = chapter.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        set_applied(&pool, "Chapter", &applied, 1).await;
+        set_applied(&pool, "catalog", "Chapter", &applied, 1).await;
     });
 
     let response = app
@@ -88,7 +95,10 @@ async fn a_read_waits_for_an_aggregate_the_projection_has_not_seen_yet() {
 async fn a_token_never_applied_gives_up_with_503_and_retry_after() {
     let app = TestApp::spawn_with_timeout(Duration::from_millis(300)).await;
     let id = app.insert_comic(ComicSeed::titled("Stale")).await;
-    app.set_applied("Comic", &id.to_string(), 4).await;
+    app.set_applied("catalog", "Comic", &id.to_string(), 4)
+        .await;
+    app.set_applied("ratings", "Comic", &id.to_string(), 5)
+        .await;
 
     let started = Instant::now();
     let response = app
@@ -108,7 +118,7 @@ async fn marks_for_aggregates_other_projections_follow_are_not_waited_for() {
     let app = TestApp::spawn_with_timeout(Duration::from_secs(30)).await;
     let started = Instant::now();
     let response = app
-        .get("/comics", Some(&token(&[("Rating", "r1", 9)])))
+        .get("/comics", Some(&token(&[("Library", "u1", 9)])))
         .await;
     json(response, 200).await;
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -119,4 +129,105 @@ async fn a_garbled_token_is_a_bad_request() {
     let app = TestApp::spawn().await;
     json(app.get("/comics", Some("not a token")).await, 400).await;
     json(app.get("/genres", Some("djE7Q29taWM6YTp4")).await, 400).await;
+}
+
+#[tokio::test]
+async fn a_comic_read_waits_until_the_ratings_projection_applies_a_rating() {
+    let app = TestApp::spawn().await;
+    let id = app.insert_comic(ComicSeed::titled("Rated late")).await;
+    let rating = Uuid::now_v7().to_string();
+    let pool = app.ratings.clone();
+    let applied = rating.clone();
+    let projector = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        rate(&pool, id, "alice", 9, 1).await;
+        set_applied(&pool, "ratings", "Rating", &applied, 1).await;
+    });
+
+    let started = Instant::now();
+    let response = app
+        .get(
+            &format!("/comics/{id}"),
+            Some(&token(&[("Rating", &rating, 1)])),
+        )
+        .await;
+
+    assert_eq!(json(response, 200).await["rating"]["count"], 1);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    projector.await.unwrap();
+}
+
+#[tokio::test]
+async fn my_ratings_wait_for_the_ratings_projection() {
+    let app = TestApp::spawn().await;
+    let card = CardSeed::titled("Mine");
+    app.insert_rating_card(&card).await;
+    let rating = Uuid::now_v7().to_string();
+    let pool = app.ratings.clone();
+    let (comic, applied) = (card.id, rating.clone());
+    let projector = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        rate(&pool, comic, "alice", 4, 1).await;
+        set_applied(&pool, "ratings", "Rating", &applied, 1).await;
+    });
+
+    let started = Instant::now();
+    let alice = app.token_for("alice");
+    let response = app
+        .get_as(
+            "/me/ratings",
+            Some(&alice),
+            Some(&token(&[("Rating", &rating, 1), ("Chapter", "ch1", 7)])),
+        )
+        .await;
+
+    // The chapter mark is the catalog's business: not waited for here.
+    assert_eq!(json(response, 200).await["total"], 1);
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    projector.await.unwrap();
+}
+
+#[tokio::test]
+async fn my_bookmarks_wait_for_the_bookmarks_projection_only() {
+    let app = TestApp::spawn_with_timeout(Duration::from_millis(400)).await;
+    let alice = app.token_for("alice");
+    let library = token(&[("Library", "alice", 3)]);
+    app.set_applied("bookmarks", "Library", "alice", 2).await;
+
+    let stale = app
+        .get_as("/me/bookmarks", Some(&alice), Some(&library))
+        .await;
+    assert_eq!(json(stale, 503).await["status"], 503);
+
+    app.set_applied("bookmarks", "Library", "alice", 3).await;
+    let fresh = app
+        .get_as("/me/bookmarks", Some(&alice), Some(&library))
+        .await;
+    json(fresh, 200).await;
+    // Nor does a comic read wait for the library.
+    json(app.get("/comics", Some(&library)).await, 200).await;
+}
+
+#[tokio::test]
+async fn top_rated_waits_on_ratings_applied_and_gives_up_with_503() {
+    let app = TestApp::spawn_with_timeout(Duration::from_millis(300)).await;
+    let mark = token(&[("Rating", "r1", 2)]);
+    app.set_applied("catalog", "Rating", "r1", 2).await; // the wrong store
+
+    let response = app.get("/rankings/top-rated", Some(&mark)).await;
+    assert!(response.headers().contains_key("retry-after"));
+    json(response, 503).await;
+
+    app.set_applied("ratings", "Rating", "r1", 2).await;
+    json(app.get("/rankings/top-rated", Some(&mark)).await, 200).await;
+}
+
+#[tokio::test]
+async fn a_me_read_without_a_bearer_token_is_refused_before_any_wait() {
+    let app = TestApp::spawn_with_timeout(Duration::from_secs(30)).await;
+    let never = token(&[("Rating", "r1", 99), ("Library", "u1", 99)]);
+    let started = Instant::now();
+    json(app.get("/me/ratings", Some(&never)).await, 401).await;
+    json(app.get("/me/bookmarks", Some(&never)).await, 401).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
 }

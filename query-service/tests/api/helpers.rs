@@ -1,25 +1,60 @@
-//! `TestApp`: a fresh database with the catalog query store, the router
-//! served on a free port, one method per endpoint, and seeds for rows.
+//! `TestApp`: fresh databases with the catalog, ratings and bookmarks query
+//! stores, the router served on a free port, one method per endpoint, and
+//! seeds for rows.
+//!
+//! Each projection gets a database of its own, as a deployment may give it,
+//! so a read that joined two projections' tables in SQL would fail here.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use comics_common::auth::Jwt;
+use comics_common::config::JwtSettings;
 use comics_query::{router, QueryState};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
-const SCHEMA: &str = include_str!("../../../projections/src/catalog/schema.sql");
+const CATALOG_SCHEMA: &str = include_str!("../../../projections/src/catalog/schema.sql");
+const RATINGS_SCHEMA: &str = include_str!("../../../projections/src/ratings/schema.sql");
+const BOOKMARKS_SCHEMA: &str = include_str!("../../../projections/src/bookmarks/schema.sql");
+/// What the projector runtime adds to every query store
+/// (`projections/src/runtime.rs`, `BOOKKEEPING`).
+const BOOKKEEPING: &str = "
+CREATE SCHEMA IF NOT EXISTS {schema};
+CREATE TABLE IF NOT EXISTS {schema}.checkpoint
+(
+    id              int         PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    stream_sequence bigint      NOT NULL DEFAULT 0,
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO {schema}.checkpoint (id) VALUES (1) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS {schema}.applied
+(
+    aggregate_type text   NOT NULL,
+    aggregate_id   text   NOT NULL,
+    sequence       bigint NOT NULL,
+    PRIMARY KEY (aggregate_type, aggregate_id)
+);
+";
 const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const JWT_SECRET: &str = "query-service-test-secret";
 
 pub struct TestApp {
     pub address: String,
+    /// The catalog query store.
     pub pool: PgPool,
+    /// The ratings query store (another database).
+    pub ratings: PgPool,
+    /// The bookmarks query store (yet another database).
+    pub bookmarks: PgPool,
+    jwt: Arc<Jwt>,
     client: reqwest::Client,
     server: PgConnectOptions,
-    database: String,
+    databases: Vec<String>,
 }
 
 /// A fixed instant plus `minutes`, so orderings are deterministic.
@@ -40,40 +75,70 @@ impl TestApp {
             .expect("DATABASE_URL")
             .database("postgres")
             .disable_statement_logging();
-        let database = format!("comics_qtest_{}", Uuid::now_v7().simple());
-        let mut admin = PgConnection::connect_with(&server)
-            .await
-            .expect("Postgres is reachable");
-        sqlx::query(&format!("CREATE DATABASE {database}"))
-            .execute(&mut admin)
-            .await
-            .expect("create the test database");
-        admin.close().await.ok();
-        let pool = PgPoolOptions::new()
-            .max_connections(5)
-            .connect_with(server.clone().database(&database))
-            .await
-            .expect("connect to the test database");
-        sqlx::raw_sql(&SCHEMA.replace("{schema}", "catalog"))
-            .execute(&pool)
-            .await
-            .expect("apply the catalog schema");
-        let state = QueryState::new(pool.clone()).with_consistency_timeout(timeout);
+        let prefix = format!("comics_qtest_{}", Uuid::now_v7().simple());
+        let mut databases = Vec::new();
+        let mut pools = Vec::new();
+        for (schema, ddl) in [
+            ("catalog", CATALOG_SCHEMA),
+            ("ratings", RATINGS_SCHEMA),
+            ("bookmarks", BOOKMARKS_SCHEMA),
+        ] {
+            let database = format!("{prefix}_{schema}");
+            pools.push(create_store(&server, &database, schema, ddl).await);
+            databases.push(database);
+        }
+        let [pool, ratings, bookmarks]: [PgPool; 3] = pools.try_into().unwrap();
+        let jwt = Jwt::new(&JwtSettings {
+            secret: JWT_SECRET.into(),
+            is_development_secret: false,
+            issuer: None,
+            audience: None,
+        });
+        let state = QueryState::new(
+            pool.clone(),
+            ratings.clone(),
+            bookmarks.clone(),
+            jwt.clone(),
+        )
+        .with_consistency_timeout(timeout);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
         Self {
             address,
             pool,
+            ratings,
+            bookmarks,
+            jwt,
             client: reqwest::Client::new(),
             server,
-            database,
+            databases,
         }
+    }
+
+    /// A bearer token for the user `sub`.
+    pub fn token_for(&self, sub: &str) -> String {
+        self.jwt
+            .mint(sub, &[], chrono::Duration::hours(1))
+            .expect("mint a token")
     }
 
     /// `GET /api/v1{path}`, optionally with a consistency token.
     pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        self.get_as(path, None, token).await
+    }
+
+    /// `GET /api/v1{path}` with an optional bearer token and consistency token.
+    pub async fn get_as(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+        token: Option<&str>,
+    ) -> reqwest::Response {
         let mut request = self.client.get(format!("{}/api/v1{path}", self.address));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
         if let Some(token) = token {
             request = request.header("X-Consistency-Token", token);
         }
@@ -105,9 +170,32 @@ impl TestApp {
         self.get("/genres", None).await
     }
 
-    /// Records that the projection applied `sequence` of an aggregate.
-    pub async fn set_applied(&self, aggregate_type: &str, aggregate_id: &str, sequence: i64) {
-        set_applied(&self.pool, aggregate_type, aggregate_id, sequence).await;
+    /// The pool of a projection's query store, by schema name.
+    pub fn store(&self, schema: &str) -> PgPool {
+        match schema {
+            "catalog" => self.pool.clone(),
+            "ratings" => self.ratings.clone(),
+            "bookmarks" => self.bookmarks.clone(),
+            _ => panic!("no query store {schema}"),
+        }
+    }
+
+    /// Records that the projection of `schema` applied `sequence` of an aggregate.
+    pub async fn set_applied(
+        &self,
+        schema: &str,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: i64,
+    ) {
+        set_applied(
+            &self.store(schema),
+            schema,
+            aggregate_type,
+            aggregate_id,
+            sequence,
+        )
+        .await;
     }
 
     pub async fn insert_genre(&self, genre: &str, comics: i32) {
@@ -120,11 +208,46 @@ impl TestApp {
     }
 }
 
-pub async fn set_applied(pool: &PgPool, aggregate_type: &str, aggregate_id: &str, sequence: i64) {
-    sqlx::query(
-        "INSERT INTO catalog.applied (aggregate_type, aggregate_id, sequence) VALUES ($1, $2, $3) \
-         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET sequence = EXCLUDED.sequence",
-    )
+/// A fresh database `database` holding the query store `schema` (with the
+/// runtime's bookkeeping tables).
+async fn create_store(
+    server: &PgConnectOptions,
+    database: &str,
+    schema: &str,
+    ddl: &str,
+) -> PgPool {
+    let mut admin = PgConnection::connect_with(server)
+        .await
+        .expect("Postgres is reachable");
+    sqlx::query(&format!("CREATE DATABASE {database}"))
+        .execute(&mut admin)
+        .await
+        .expect("create a test database");
+    admin.close().await.ok();
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(server.clone().database(database))
+        .await
+        .expect("connect to a test database");
+    sqlx::raw_sql(&format!("{BOOKKEEPING}\n{ddl}").replace("{schema}", schema))
+        .execute(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("apply the {schema} schema: {e}"));
+    pool
+}
+
+/// Records in `schema`.applied that its projection applied `sequence` of an aggregate.
+pub async fn set_applied(
+    pool: &PgPool,
+    schema: &str,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    sequence: i64,
+) {
+    sqlx::query(&format!(
+        "INSERT INTO {schema}.applied (aggregate_type, aggregate_id, sequence) VALUES ($1, $2, $3) \
+         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET sequence = EXCLUDED.sequence"
+    ))
     .bind(aggregate_type)
     .bind(aggregate_id)
     .bind(sequence)
@@ -134,25 +257,27 @@ pub async fn set_applied(pool: &PgPool, aggregate_type: &str, aggregate_id: &str
 }
 
 impl Drop for TestApp {
-    /// Drops the test database, even when the test failed.
+    /// Drops the test databases, even when the test failed.
     fn drop(&mut self) {
-        let (server, database) = (self.server.clone(), self.database.clone());
+        let (server, databases) = (self.server.clone(), self.databases.clone());
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             runtime.block_on(async {
                 let mut admin = PgConnection::connect_with(&server).await?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await?;
+                for database in &databases {
+                    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await?;
+                }
                 admin.close().await
             })?;
             Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
         })
         .join();
         if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop the test database {}", self.database);
+            eprintln!("could not drop the test databases {:?}", self.databases);
         }
     }
 }

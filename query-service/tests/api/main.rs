@@ -1,7 +1,8 @@
-//! Black-box tests of the read API: each test gets a fresh database with the
-//! catalog schema, fills it directly as the projector would, and calls the
-//! real router over HTTP.
+//! Black-box tests of the read API: each test gets fresh databases with the
+//! catalog, ratings and bookmarks query stores, fills them directly as the
+//! projectors would, and calls the real router over HTTP.
 
+mod bookmarks;
 mod chapters;
 mod comic_filters;
 mod comic_sorts;
@@ -9,4 +10,6 @@ mod comics;
 mod consistency;
 mod genres;
 mod helpers;
+mod rankings;
+mod ratings;
 mod seeds;

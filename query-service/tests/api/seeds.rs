@@ -1,9 +1,10 @@
-//! Rows written straight into the catalog query store, as the projector
-//! would write them.
+//! Rows written straight into the query stores, as the projectors would
+//! write them.
 
 use chrono::{DateTime, Utc};
 use comics_domain::values::ChapterNumber;
 use serde_json::Value;
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::helpers::{at, TestApp};
@@ -116,4 +117,112 @@ impl TestApp {
         .expect("insert a chapter");
         seed.id
     }
+}
+
+/// A comic card as the ratings and bookmarks projections keep it.
+pub struct CardSeed {
+    pub id: Uuid,
+    pub title: String,
+}
+
+impl CardSeed {
+    pub fn titled(title: &str) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            title: title.into(),
+        }
+    }
+}
+
+impl TestApp {
+    /// A comic card in `ratings.comics` (the rating reads' comics).
+    pub async fn insert_rating_card(&self, card: &CardSeed) {
+        insert_card(&self.ratings, "ratings", card).await;
+    }
+
+    /// A comic card in `bookmarks.comics`.
+    pub async fn insert_bookmark_card(&self, card: &CardSeed) {
+        insert_card(&self.bookmarks, "bookmarks", card).await;
+    }
+
+    /// `user`'s first score for `comic` (see [`rate`]).
+    pub async fn rate(&self, comic: Uuid, user: &str, score: i16, minutes: i64) {
+        rate(&self.ratings, comic, user, score, minutes).await;
+    }
+
+    /// `user` bookmarked `comic` at `at(minutes)`.
+    pub async fn bookmark(&self, comic: Uuid, user: &str, minutes: i64) {
+        sqlx::query(
+            "INSERT INTO bookmarks.bookmarks (user_id, comic_id, bookmarked_at) VALUES ($1, $2, $3)",
+        )
+        .bind(user)
+        .bind(comic)
+        .bind(at(minutes))
+        .execute(&self.bookmarks)
+        .await
+        .expect("insert a bookmark");
+    }
+}
+
+/// `user`'s first score for `comic` (rated at `at(minutes)`), with the
+/// comic's statistics and the global totals moved as the projector would.
+pub async fn rate(pool: &PgPool, comic: Uuid, user: &str, score: i16, minutes: i64) {
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO ratings.ratings (comic_id, user_id, score, rated_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(comic)
+    .bind(user)
+    .bind(score)
+    .bind(at(minutes))
+    .execute(&mut *tx)
+    .await
+    .expect("insert a rating");
+    let first: bool =
+        sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM ratings.stats WHERE comic_id = $1)")
+            .bind(comic)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    sqlx::query(
+        "INSERT INTO ratings.stats AS st (comic_id, votes, score_sum, distribution) \
+         VALUES ($1, 1, $2, array_fill(0, ARRAY[10])) \
+         ON CONFLICT (comic_id) DO UPDATE SET votes = st.votes + 1, \
+           score_sum = st.score_sum + EXCLUDED.score_sum",
+    )
+    .bind(comic)
+    .bind(i64::from(score))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE ratings.stats SET distribution[$2] = distribution[$2] + 1 WHERE comic_id = $1",
+    )
+    .bind(comic)
+    .bind(i32::from(score))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE ratings.totals SET votes = votes + 1, score_sum = score_sum + $1, \
+           rated_comics = rated_comics + $2",
+    )
+    .bind(i64::from(score))
+    .bind(i64::from(first))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn insert_card(pool: &PgPool, schema: &str, card: &CardSeed) {
+    sqlx::query(&format!(
+        "INSERT INTO {schema}.comics (id, title, cover_url, status, type) \
+         VALUES ($1, $2, '/api/v1/comics/' || $1 || '/cover', 'ongoing', 'manga')"
+    ))
+    .bind(card.id)
+    .bind(&card.title)
+    .execute(pool)
+    .await
+    .expect("insert a comic card");
 }

@@ -1,0 +1,68 @@
+//! Bookmarks: `GET /me/bookmarks`, the caller's library from the bookmarks
+//! projection, newest first. Only comics that still have a card in
+//! `bookmarks.comics` show.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use comics_common::auth::User;
+use comics_common::http::QueryParams;
+use comics_common::Problem;
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::listing::{Page, PageParams, Paging};
+use crate::state::QueryState;
+
+/// `/me/bookmarks`: any valid bearer token.
+pub fn my_routes() -> Router<QueryState> {
+    Router::new().route("/me/bookmarks", get(my_bookmarks))
+}
+
+/// One of the caller's bookmarks.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct MyBookmark {
+    pub comic_id: Uuid,
+    pub title: String,
+    pub bookmarked_at: DateTime<Utc>,
+}
+
+#[tracing::instrument(skip_all)]
+async fn my_bookmarks(
+    State(state): State<QueryState>,
+    user: User,
+    QueryParams(params): QueryParams<PageParams>,
+) -> Result<Json<Page<MyBookmark>>, Problem> {
+    let paging = params.paging()?;
+    let (items, total) = of_user(&state.bookmarks, &user.sub, paging).await?;
+    Ok(Json(paging.page(items, total)))
+}
+
+/// One page of `user`'s bookmarks, newest first, and how many there are.
+#[tracing::instrument(skip_all)]
+async fn of_user(
+    pool: &PgPool,
+    user: &str,
+    paging: Paging,
+) -> Result<(Vec<MyBookmark>, i64), sqlx::Error> {
+    let total: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM bookmarks.bookmarks b JOIN bookmarks.comics c ON c.id = b.comic_id \
+         WHERE b.user_id = $1",
+    )
+    .bind(user)
+    .fetch_one(pool)
+    .await?;
+    let items = sqlx::query_as::<_, MyBookmark>(
+        "SELECT b.comic_id, c.title, b.bookmarked_at \
+         FROM bookmarks.bookmarks b JOIN bookmarks.comics c ON c.id = b.comic_id \
+         WHERE b.user_id = $1 ORDER BY b.bookmarked_at DESC, b.comic_id ASC LIMIT $2 OFFSET $3",
+    )
+    .bind(user)
+    .bind(paging.limit)
+    .bind(paging.offset)
+    .fetch_all(pool)
+    .await?;
+    Ok((items, total))
+}
