@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
+use comics_command::views::recorder::ViewRecorder;
 use comics_common::auth::Jwt;
 use comics_common::{http, Settings};
 use comics_nats::relay::Relay;
@@ -76,15 +77,25 @@ impl Application {
         let jwt = Jwt::new(&settings.jwt);
         let shutdown = CancellationToken::new();
 
+        let mut tasks = Vec::new();
         let mut router = health::routes(Dependencies {
             pools: pools.all(),
             nats: nats.clone(),
         });
         if roles.commands {
-            router = router.merge(comics_command::router(comics_command::CommandState::new(
-                events.clone(),
-                jwt.clone(),
-            )));
+            comics_nats::stream::ensure_views_stream(&js, &names).await?;
+            let state = comics_command::CommandState::new(events.clone(), jwt.clone())
+                .with_views(js.clone(), names.clone());
+            let recorder = ViewRecorder {
+                js: js.clone(),
+                names: names.clone(),
+                stores: state.stores.clone(),
+            };
+            tasks.push((
+                "view recorder",
+                tokio::spawn(recorder.run(shutdown.clone())),
+            ));
+            router = router.merge(comics_command::router(state));
         }
         if roles.queries {
             let store = |name: &str| {
@@ -107,7 +118,6 @@ impl Application {
             .layer(axum::middleware::from_fn(http::problem_for_plain_errors))
             .layer(axum::middleware::from_fn(http::request_id));
 
-        let mut tasks = Vec::new();
         if roles.relay {
             let relay = Relay::new(events.clone(), nats.clone(), names.clone());
             tasks.push(("relay", tokio::spawn(relay.run(shutdown.clone()))));

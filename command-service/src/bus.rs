@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use comics_domain::{Chapter, Comic, Library, Rating};
+use comics_domain::{Chapter, Comic, Library, Popularity, Rating};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, EventStore};
@@ -26,6 +26,7 @@ pub struct Stores {
     pub chapters: Store<Chapter>,
     pub ratings: Store<Rating>,
     pub libraries: Store<Library>,
+    pub popularity: Store<Popularity>,
     pub comic_services: <Comic as Aggregate>::Services,
     pub chapter_services: <Chapter as Aggregate>::Services,
     pub rating_services: <Rating as Aggregate>::Services,
@@ -43,6 +44,7 @@ impl Stores {
             chapters: store(&pool),
             ratings: store(&pool),
             libraries: store(&pool),
+            popularity: store(&pool),
             comic_services: Arc::new(ChapterFacts(store(&pool))),
             chapter_services: Arc::new(ComicFacts(store(&pool))),
             rating_services: Arc::new(ComicFacts(store(&pool))),

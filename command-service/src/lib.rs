@@ -14,6 +14,7 @@ mod locks;
 mod ratings;
 mod response;
 mod services;
+pub mod views;
 
 use std::sync::Arc;
 
@@ -31,6 +32,8 @@ pub struct CommandState {
     pub pool: PgPool,
     pub stores: Arc<Stores>,
     pub jwt: Arc<Jwt>,
+    /// Where accepted views go (absent: `POST .../views` answers 503).
+    pub views: Option<Arc<views::ViewIntake>>,
 }
 
 impl CommandState {
@@ -39,7 +42,18 @@ impl CommandState {
             stores: Arc::new(Stores::new(pool.clone())),
             pool,
             jwt,
+            views: None,
         }
+    }
+
+    /// Accepts views into the JetStream views stream.
+    pub fn with_views(
+        mut self,
+        js: async_nats::jetstream::Context,
+        names: comics_nats::Names,
+    ) -> Self {
+        self.views = Some(Arc::new(views::ViewIntake::new(js, names)));
+        self
     }
 }
 
@@ -56,6 +70,7 @@ pub fn router(state: CommandState) -> Router {
         .merge(chapters::routes())
         .merge(ratings::routes())
         .merge(library::routes())
+        .merge(views::routes())
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(state)
 }

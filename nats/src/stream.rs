@@ -5,6 +5,8 @@ use async_nats::jetstream::{self, consumer::pull, stream};
 
 const STREAM_DEFINITION: &str = include_str!("../definitions/stream.json");
 const CONSUMER_DEFINITION: &str = include_str!("../definitions/projector-consumer.json");
+const VIEWS_STREAM_DEFINITION: &str = include_str!("../definitions/views-stream.json");
+const RECORDER_DEFINITION: &str = include_str!("../definitions/view-recorder-consumer.json");
 
 /// Every name derived from `COMICS_NATS_PREFIX`.
 #[derive(Debug, Clone)]
@@ -27,6 +29,31 @@ impl Names {
     /// `<prefix>.events.<aggregate_type>.<aggregate_id>`
     pub fn subject(&self, aggregate_type: &str, aggregate_id: &str) -> String {
         format!("{}.events.{aggregate_type}.{aggregate_id}", self.prefix)
+    }
+
+    /// `<PREFIX>_VIEWS`: accepted views awaiting the recorder.
+    pub fn views_stream(&self) -> String {
+        format!("{}_VIEWS", self.prefix.to_uppercase().replace('-', "_"))
+    }
+
+    /// `<prefix>.views.<comic_id>`
+    pub fn views_subject(&self, comic_id: &str) -> String {
+        format!("{}.views.{comic_id}", self.prefix)
+    }
+
+    pub fn views_stream_config(&self) -> anyhow::Result<stream::Config> {
+        serde_json::from_str(&self.fill(VIEWS_STREAM_DEFINITION, ""))
+            .context("nats/definitions/views-stream.json is not a stream config")
+    }
+
+    /// The view recorder's durable consumer, starting at `start_sequence`.
+    pub fn recorder_consumer(&self, start_sequence: u64) -> anyhow::Result<pull::Config> {
+        let mut config: pull::Config = serde_json::from_str(&self.fill(RECORDER_DEFINITION, ""))
+            .context("nats/definitions/view-recorder-consumer.json is not a consumer config")?;
+        config.deliver_policy = jetstream::consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: start_sequence.max(1),
+        };
+        Ok(config)
     }
 
     fn fill(&self, template: &str, name: &str) -> String {
@@ -61,7 +88,18 @@ pub async fn ensure_stream(
     js: &jetstream::Context,
     names: &Names,
 ) -> anyhow::Result<stream::Stream> {
-    let config = names.stream_config()?;
+    ensure(js, names.stream_config()?).await
+}
+
+/// Creates the views stream, or brings an existing one to the definition.
+pub async fn ensure_views_stream(
+    js: &jetstream::Context,
+    names: &Names,
+) -> anyhow::Result<stream::Stream> {
+    ensure(js, names.views_stream_config()?).await
+}
+
+async fn ensure(js: &jetstream::Context, config: stream::Config) -> anyhow::Result<stream::Stream> {
     match js.get_stream(&config.name).await {
         Ok(_) => {
             js.update_stream(&config)
@@ -93,5 +131,12 @@ mod tests {
         assert_eq!(consumer.durable_name.as_deref(), Some("catalog"));
         assert_eq!(consumer.filter_subject, "test-a1.events.>");
         assert_eq!(names.subject("Comic", "x"), "test-a1.events.Comic.x");
+        let views = names.views_stream_config().unwrap();
+        assert_eq!(views.name, "TEST_A1_VIEWS");
+        assert_eq!(views.duplicate_window, std::time::Duration::from_secs(600));
+        assert_eq!(
+            names.recorder_consumer(3).unwrap().filter_subject,
+            "test-a1.views.>"
+        );
     }
 }

@@ -119,10 +119,18 @@ impl ChangeComic {
         let comic_type = f.take(required("type", self.comic_type)).flatten();
         let changes = ComicChanges {
             title: opt(&mut f, title, |s| ComicTitle::parse(&s)),
-            alt_titles: opt(&mut f, clearable(self.alt_titles), |v| NameList::parse("alt_titles", &v)),
-            description: opt(&mut f, clearable(self.description), |s| Description::parse(&s)),
-            authors: opt(&mut f, clearable(self.authors), |v| NameList::parse("authors", &v)),
-            artists: opt(&mut f, clearable(self.artists), |v| NameList::parse("artists", &v)),
+            alt_titles: opt(&mut f, clearable(self.alt_titles), |v| {
+                NameList::parse("alt_titles", &v)
+            }),
+            description: opt(&mut f, clearable(self.description), |s| {
+                Description::parse(&s)
+            }),
+            authors: opt(&mut f, clearable(self.authors), |v| {
+                NameList::parse("authors", &v)
+            }),
+            artists: opt(&mut f, clearable(self.artists), |v| {
+                NameList::parse("artists", &v)
+            }),
             status: opt(&mut f, status, |s| ComicStatus::parse(&s)),
             comic_type: opt(&mut f, comic_type, |s| ComicType::parse(&s)),
             genres: opt(&mut f, clearable(self.genres), |v| Genres::parse(&v)),
@@ -151,7 +159,8 @@ mod tests {
     #[test]
     fn null_clears_lists_and_is_refused_for_the_title() {
         let body: ChangeComic =
-            serde_json::from_value(serde_json::json!({"genres": null, "description": null})).unwrap();
+            serde_json::from_value(serde_json::json!({"genres": null, "description": null}))
+                .unwrap();
         let changes = body.parse().unwrap();
         assert_eq!(changes.genres, Some(Genres::default()));
         assert_eq!(changes.description, Some(Description::default()));
