@@ -32,7 +32,14 @@ pub const BOOKMARKS: ProjectionInfo = ProjectionInfo {
     aggregate_types: &["Comic", "Library"],
 };
 
-pub const ALL: &[ProjectionInfo] = &[CATALOG, RATINGS, BOOKMARKS];
+/// Views per comic, all time and per minute, for windows and rankings.
+pub const POPULARITY: ProjectionInfo = ProjectionInfo {
+    name: "popularity",
+    schema: "popularity",
+    aggregate_types: &["Comic", "Popularity"],
+};
+
+pub const ALL: &[ProjectionInfo] = &[CATALOG, RATINGS, BOOKMARKS, POPULARITY];
 
 pub fn by_name(name: &str) -> Option<ProjectionInfo> {
     ALL.iter().copied().find(|p| p.name == name)

@@ -7,6 +7,7 @@
 pub mod bookmarks;
 mod cards;
 pub mod catalog;
+pub mod popularity;
 pub mod ratings;
 pub mod rebuild;
 pub mod runtime;
@@ -22,6 +23,7 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
         Arc::new(catalog::CatalogProjector),
         Arc::new(ratings::RatingsProjector),
         Arc::new(bookmarks::BookmarksProjector),
+        Arc::new(popularity::PopularityProjector),
     ]
 }
 
