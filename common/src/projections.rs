@@ -3,6 +3,10 @@
 //! the projectors (which write it) and the query service (which reads it and
 //! waits on it for the consistency token).
 
+/// Postgres channel on which a projection announces, when a batch commits,
+/// that its rows changed (the payload is its name); read caches listen.
+pub const CHANGED_CHANNEL: &str = "comics_projection_changed";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProjectionInfo {
     pub name: &'static str,

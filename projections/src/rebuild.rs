@@ -80,6 +80,7 @@ pub async fn rebuild(
     sqlx::Executor::execute(&mut *tx, swap.as_str())
         .await
         .context("cannot swap in the rebuilt copy")?;
+    crate::runtime::notify_changed(&mut tx, projector).await?;
     tx.commit().await?;
     tracing::info!(
         projection = info.name,

@@ -112,9 +112,20 @@ async fn apply_batch_inner(
         .bind(last_seen as i64)
         .execute(&mut *tx)
         .await?;
+        notify_changed(&mut tx, projector).await?;
     }
     tx.commit().await?;
     Ok(last_seen.max(checkpoint))
+}
+
+/// Announces, at commit, that the projection's rows changed.
+pub async fn notify_changed(db: &mut PgConnection, projector: &dyn Projector) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(comics_common::projections::CHANGED_CHANNEL)
+        .bind(projector.info().name)
+        .execute(db)
+        .await
+        .map(|_| ())
 }
 
 /// Locks the checkpoint row (one writer per projection at a time) and reads it.
