@@ -41,7 +41,11 @@ async fn run(
     )
     .await?;
     let mut token = ConsistencyToken::default();
-    token.push(aggregate_types::LIBRARY, &id.to_string(), done.version);
+    // A no-op on a library that was never written (version 0) has nothing
+    // for a read to wait for; a mark at 0 would never be applied (503).
+    if done.version > 0 {
+        token.push(aggregate_types::LIBRARY, &id.to_string(), done.version);
+    }
     Ok(no_content(&token))
 }
 

@@ -304,3 +304,130 @@ impl TestApp {
         }
     }
 }
+
+/// Ratings and bookmarks (`api_ratings`, `api_bookmarks`, `rebuild_engagement`).
+impl TestApp {
+    /// A token for another plain user `sub`, valid for an hour.
+    pub fn user(&self, sub: &str) -> String {
+        self.env.jwt().mint(sub, &[], Ttl::hours(1)).unwrap()
+    }
+
+    /// A GET with an optional bearer token and optional consistency token.
+    pub async fn get_as(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        consistency: Option<&str>,
+    ) -> Response {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(c) = consistency {
+            req = req.header("x-consistency-token", c);
+        }
+        req.send().await.expect("request")
+    }
+
+    /// `PUT /api/v1/comics/{id}/rating` with any JSON body.
+    pub async fn rate_with(&self, token: Option<&str>, comic_id: &str, body: Value) -> Response {
+        let path = format!("/api/v1/comics/{comic_id}/rating");
+        self.send(Method::PUT, &path, token, Some(body)).await
+    }
+
+    /// `PUT /api/v1/comics/{id}/rating` with `{"score": score}` as `token`.
+    pub async fn rate_comic(&self, token: &str, comic_id: &str, score: i64) -> Response {
+        self.rate_with(Some(token), comic_id, serde_json::json!({ "score": score }))
+            .await
+    }
+
+    /// Rates and asserts 200; returns the consistency token.
+    pub async fn rated(&self, token: &str, comic_id: &str, score: i64) -> String {
+        let r = self.rate_comic(token, comic_id, score).await;
+        let status = r.status();
+        let t = consistency(&r);
+        assert_eq!(status, 200, "rate {comic_id} with {score}");
+        t
+    }
+
+    /// `DELETE /api/v1/comics/{id}/rating` as `token`.
+    pub async fn unrate_comic(&self, token: Option<&str>, comic_id: &str) -> Response {
+        let path = format!("/api/v1/comics/{comic_id}/rating");
+        self.send(Method::DELETE, &path, token, None).await
+    }
+
+    /// `GET /api/v1/me/ratings?{query}` as `token`, after `consistency`.
+    pub async fn my_ratings(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        consistency: Option<&str>,
+    ) -> Response {
+        self.get_as(&format!("/api/v1/me/ratings?{query}"), token, consistency)
+            .await
+    }
+
+    /// `GET /api/v1/rankings/top-rated?{query}`, after `consistency`.
+    pub async fn top_rated(&self, query: &str, consistency: Option<&str>) -> Response {
+        let path = format!("/api/v1/rankings/top-rated?{query}");
+        self.get_as(&path, None, consistency).await
+    }
+
+    /// `PUT /api/v1/me/bookmarks/{comic_id}` as `token`.
+    pub async fn bookmark_comic(&self, token: Option<&str>, comic_id: &str) -> Response {
+        let path = format!("/api/v1/me/bookmarks/{comic_id}");
+        self.send(Method::PUT, &path, token, None).await
+    }
+
+    /// `DELETE /api/v1/me/bookmarks/{comic_id}` as `token`.
+    pub async fn unbookmark_comic(&self, token: Option<&str>, comic_id: &str) -> Response {
+        let path = format!("/api/v1/me/bookmarks/{comic_id}");
+        self.send(Method::DELETE, &path, token, None).await
+    }
+
+    /// `GET /api/v1/me/bookmarks?{query}` as `token`, after `consistency`.
+    pub async fn my_bookmarks(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        consistency: Option<&str>,
+    ) -> Response {
+        self.get_as(&format!("/api/v1/me/bookmarks?{query}"), token, consistency)
+            .await
+    }
+
+    /// Waits until the ratings projection reflects every write behind
+    /// `tokens` (a consistent top-rated read per token; a 503 is retried
+    /// within 60 s).
+    pub async fn wait_for_ratings(&self, tokens: &[String]) {
+        for token in tokens {
+            self.wait_on("/api/v1/rankings/top-rated?limit=1", None, token)
+                .await;
+        }
+    }
+
+    /// Waits until the bookmarks projection reflects every write behind
+    /// `tokens` (a consistent `/me/bookmarks` read per token, as `user_token`).
+    pub async fn wait_for_bookmarks(&self, tokens: &[String]) {
+        for token in tokens {
+            let bearer = self.user_token.clone();
+            self.wait_on("/api/v1/me/bookmarks?limit=1", Some(&bearer), token)
+                .await;
+        }
+    }
+
+    async fn wait_on(&self, path: &str, bearer: Option<&str>, consistency: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = self.get_as(path, bearer, Some(consistency)).await;
+            match r.status().as_u16() {
+                200 => return,
+                503 if tokio::time::Instant::now() < deadline => {}
+                status => panic!(
+                    "waiting for a write on {path}: {status} {}",
+                    r.text().await.unwrap_or_default()
+                ),
+            }
+        }
+    }
+}
