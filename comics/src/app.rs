@@ -109,6 +109,7 @@ impl Application {
                 store("catalog"),
                 store("ratings"),
                 store("bookmarks"),
+                store("popularity"),
                 jwt.clone(),
             );
             router = router.merge(comics_query::router(state));

@@ -1,8 +1,10 @@
 //! The comics read side: `GET` endpoints under `/api/v1` served from the
 //! projected query stores — the `catalog` projection (comics, chapters,
 //! genres), the `ratings` projection (each comic's `rating`, `/me/ratings`,
-//! `/rankings/top-rated`) and the `bookmarks` projection (`/me/bookmarks`) —
-//! honouring the `X-Consistency-Token` of API.md.
+//! `/rankings/top-rated`), the `bookmarks` projection (`/me/bookmarks`, each
+//! comic's bookmark count) and the `popularity` projection (each comic's
+//! views, `sort=popularity`, `/rankings/popular`) — honouring the
+//! `X-Consistency-Token` of API.md.
 //!
 //! Each projection's pool may point at its own database: reads that need two
 //! projections query each store on its own and merge in Rust.
@@ -17,6 +19,7 @@ mod comics;
 pub mod consistency;
 mod genres;
 mod listing;
+mod popularity;
 mod ratings;
 mod state;
 
@@ -25,7 +28,7 @@ use axum::middleware::{from_fn_with_state, Next};
 use axum::response::Response;
 use axum::Router;
 use comics_common::auth::User;
-use comics_common::projections::{BOOKMARKS, CATALOG, RATINGS};
+use comics_common::projections::{BOOKMARKS, CATALOG, POPULARITY, RATINGS};
 
 pub use consistency::{ConsistencyGate, ProjectionStore};
 pub use state::QueryState;
@@ -33,15 +36,25 @@ pub use state::QueryState;
 /// Every read endpoint of this crate, nested under `/api/v1`.
 ///
 /// Each route waits for the consistency token (if one was sent) on the
-/// projections it reads before it reads: the comic routes on catalog and
-/// ratings, chapters and genres on catalog, `/me/ratings` and
-/// `/rankings/top-rated` on ratings, `/me/bookmarks` on bookmarks. The
-/// `/me/*` routes check the bearer token (401) before waiting.
+/// projections it reads before it reads: the comic routes (`/comics`,
+/// `/comics/{id}`, `/comics/{id}/stats`) on catalog, ratings, popularity and
+/// bookmarks, chapters and genres on catalog, `/me/ratings` and
+/// `/rankings/top-rated` on ratings, `/rankings/popular` on popularity and
+/// ratings, `/me/bookmarks` on bookmarks. The `/me/*` routes check the
+/// bearer token (401) before waiting.
 /// Fallbacks for unknown paths are left to whoever composes routers.
 pub fn router(state: QueryState) -> Router {
     let catalog_store = ProjectionStore::new(CATALOG, state.catalog.clone());
     let ratings_store = ProjectionStore::new(RATINGS, state.ratings.clone());
     let bookmarks_store = ProjectionStore::new(BOOKMARKS, state.bookmarks.clone());
+    let popularity_store = ProjectionStore::new(POPULARITY, state.popularity.clone());
+    // Everything a comic document or a comic's stats show.
+    let comic_stores = [
+        &catalog_store,
+        &ratings_store,
+        &popularity_store,
+        &bookmarks_store,
+    ];
     let timeout = state.consistency_timeout;
     let gated = |routes: Router<QueryState>, stores: &[&ProjectionStore]| {
         let gate = ConsistencyGate::new(stores.iter().map(|s| (*s).clone()).collect(), timeout);
@@ -51,10 +64,15 @@ pub fn router(state: QueryState) -> Router {
         routes.route_layer(from_fn_with_state(state.clone(), signed_in))
     };
     let api = Router::new()
-        .merge(gated(comics::routes(), &[&catalog_store, &ratings_store]))
+        .merge(gated(comics::routes(), &comic_stores))
+        .merge(gated(comics::stats_routes(), &comic_stores))
         .merge(gated(chapters::routes(), &[&catalog_store]))
         .merge(gated(genres::routes(), &[&catalog_store]))
         .merge(gated(ratings::ranking_routes(), &[&ratings_store]))
+        .merge(gated(
+            popularity::ranking_routes(),
+            &[&popularity_store, &ratings_store],
+        ))
         .merge(signed_in(gated(ratings::my_routes(), &[&ratings_store])))
         .merge(signed_in(gated(
             bookmarks::my_routes(),

@@ -1,10 +1,12 @@
 //! The shared state of the read endpoints: the query stores' pools, the
-//! token verifier and the consistency settings.
+//! token verifier, the consistency settings and the clock that view windows
+//! are measured against.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
+use chrono::{DateTime, Utc};
 use comics_common::auth::Jwt;
 use sqlx::PgPool;
 
@@ -22,22 +24,35 @@ pub struct QueryState {
     pub ratings: PgPool,
     /// The bookmarks projection's query store (schema `bookmarks`).
     pub bookmarks: PgPool,
+    /// The popularity projection's query store (schema `popularity`).
+    pub popularity: PgPool,
     /// Verifies the bearer tokens of the `/me/*` reads.
     pub jwt: Arc<Jwt>,
     /// How long a read waits for its consistency token before answering 503.
     pub consistency_timeout: Duration,
+    /// "Now" for the view windows (24h, 7d, 30d); `Utc::now` unless a test
+    /// injects another with [`QueryState::with_clock`].
+    pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
 }
 
 impl QueryState {
     /// State over the projections' pools, waiting at most 5 s for
     /// consistency tokens as API.md requires.
-    pub fn new(catalog: PgPool, ratings: PgPool, bookmarks: PgPool, jwt: Arc<Jwt>) -> Self {
+    pub fn new(
+        catalog: PgPool,
+        ratings: PgPool,
+        bookmarks: PgPool,
+        popularity: PgPool,
+        jwt: Arc<Jwt>,
+    ) -> Self {
         Self {
             catalog,
             ratings,
             bookmarks,
+            popularity,
             jwt,
             consistency_timeout: DEFAULT_TIMEOUT,
+            clock: Arc::new(Utc::now),
         }
     }
 
@@ -45,6 +60,17 @@ impl QueryState {
     pub fn with_consistency_timeout(mut self, timeout: Duration) -> Self {
         self.consistency_timeout = timeout;
         self
+    }
+
+    /// The same state reading "now" from `clock` (tests move time with it).
+    pub fn with_clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The current time by the state's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
     }
 }
 
@@ -60,6 +86,7 @@ impl std::fmt::Debug for QueryState {
             .field("catalog", &self.catalog)
             .field("ratings", &self.ratings)
             .field("bookmarks", &self.bookmarks)
+            .field("popularity", &self.popularity)
             .field("consistency_timeout", &self.consistency_timeout)
             .finish_non_exhaustive()
     }

@@ -1,6 +1,9 @@
 //! Bookmarks: `GET /me/bookmarks`, the caller's library from the bookmarks
 //! projection, newest first. Only comics that still have a card in
-//! `bookmarks.comics` show.
+//! `bookmarks.comics` show. [`counts_for`] gives comic documents and
+//! `GET /comics/{id}/stats` their bookmark counts.
+
+use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::routing::get;
@@ -65,4 +68,20 @@ async fn of_user(
     .fetch_all(pool)
     .await?;
     Ok((items, total))
+}
+
+/// How many users bookmarked each of those of `ids` that have bookmarks.
+#[tracing::instrument(skip_all, fields(comics = ids.len()))]
+pub async fn counts_for(pool: &PgPool, ids: &[Uuid]) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT comic_id, bookmarks::int8 FROM bookmarks.counts \
+         WHERE comic_id = ANY($1) AND bookmarks > 0",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
 }

@@ -1,9 +1,8 @@
 //! The comic document of API.md: a row of `catalog.comics` plus its
-//! `rating` from the ratings projection (read separately and merged, since
-//! the two query stores may live in different databases).
-//!
-//! `popularity` is not part of it yet: the views projection does not exist
-//! so far, and the field is left out rather than faked.
+//! `rating` from the ratings projection and its `popularity` (all-time views
+//! from the popularity projection, bookmark count from the bookmarks
+//! projection), each read separately and merged, since the query stores may
+//! live in different databases.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -36,7 +35,18 @@ pub struct ComicDocument {
     /// Filled in from the ratings projection after the catalog read.
     #[sqlx(skip)]
     pub rating: Rating,
+    /// Filled in from the popularity and bookmarks projections after the
+    /// catalog read.
+    #[sqlx(skip)]
+    pub popularity: Popularity,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+}
+
+/// A comic's `popularity`: all-time views and how many users bookmarked it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Popularity {
+    pub views: i64,
+    pub bookmarks: i64,
 }

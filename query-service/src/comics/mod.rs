@@ -1,9 +1,11 @@
-//! Comics: `GET /comics` (filtered, sorted, paged) and `GET /comics/{id}`,
-//! from the catalog projection, each comic with its `rating` from the
-//! ratings projection.
+//! Comics: `GET /comics` (filtered, sorted, paged), `GET /comics/{id}` and
+//! `GET /comics/{id}/stats`, from the catalog projection, each comic with its
+//! `rating` from the ratings projection and its `popularity` from the
+//! popularity (views) and bookmarks (bookmark count) projections.
 
 mod document;
 mod query;
+mod stats;
 mod store;
 
 use std::collections::HashMap;
@@ -16,15 +18,22 @@ use comics_common::Problem;
 use uuid::Uuid;
 
 use crate::listing::Page;
-use crate::ratings::{stats, Rating};
+use crate::ratings::{stats as ratings, Rating};
 use crate::state::QueryState;
-use document::ComicDocument;
+use crate::{bookmarks, popularity};
+use document::{ComicDocument, Popularity};
 use query::{ComicQuery, ListParams, Sort};
 
+/// `GET /comics` and `GET /comics/{id}`.
 pub fn routes() -> Router<QueryState> {
     Router::new()
         .route("/comics", get(list_comics))
         .route("/comics/{id}", get(get_comic))
+}
+
+/// `GET /comics/{id}/stats`.
+pub fn stats_routes() -> Router<QueryState> {
+    Router::new().route("/comics/{id}/stats", get(stats::comic_stats))
 }
 
 #[tracing::instrument(skip_all)]
@@ -33,18 +42,25 @@ async fn list_comics(
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<Page<ComicDocument>>, Problem> {
     let query = ComicQuery::parse(params)?;
-    let (mut items, total, ratings) = if query.sort == Sort::Rating {
-        // The ranking read once gives both the order and the numbers shown.
-        let ranked = stats::ranked(&state.ratings).await?;
-        let ranking: Vec<Uuid> = ranked.iter().map(|(id, _)| *id).collect();
-        let (items, total) = store::list(&state.catalog, &query, &ranking).await?;
-        (items, total, ranked.into_iter().collect())
-    } else {
-        let (items, total) = store::list(&state.catalog, &query, &[]).await?;
-        let ids: Vec<Uuid> = items.iter().map(|c| c.id).collect();
-        (items, total, stats::for_comics(&state.ratings, &ids).await?)
+    // A ranking read once gives both the order and the numbers shown.
+    let mut known = Extras::default();
+    let ranking: Vec<Uuid> = match query.sort {
+        Sort::Rating => {
+            let ranked = ratings::ranked(&state.ratings).await?;
+            let ids = ranked.iter().map(|(id, _)| *id).collect();
+            known.ratings = Some(ranked.into_iter().collect());
+            ids
+        }
+        Sort::Popularity => {
+            let ranked = popularity::store::ranked(&state.popularity).await?;
+            let ids = ranked.iter().map(|(id, _)| *id).collect();
+            known.views = Some(ranked.into_iter().collect());
+            ids
+        }
+        Sort::Title | Sort::CreatedAt | Sort::UpdatedAt => Vec::new(),
     };
-    rate(&mut items, &ratings);
+    let (mut items, total) = store::list(&state.catalog, &query, &ranking).await?;
+    known.fill(&state, &mut items).await?;
     Ok(Json(query.paging.page(items, total)))
 }
 
@@ -56,15 +72,49 @@ async fn get_comic(
     let mut comic = store::find(&state.catalog, id)
         .await?
         .ok_or_else(|| not_found(id))?;
-    let ratings = stats::for_comics(&state.ratings, &[id]).await?;
-    rate(std::slice::from_mut(&mut comic), &ratings);
+    Extras::default()
+        .fill(&state, std::slice::from_mut(&mut comic))
+        .await?;
     Ok(Json(comic))
 }
 
-/// Sets each comic's rating; comics without votes get the empty one.
-fn rate(comics: &mut [ComicDocument], ratings: &HashMap<Uuid, Rating>) {
-    for comic in comics {
-        comic.rating = ratings.get(&comic.id).copied().unwrap_or_default();
+/// What comic documents get from the other projections, by comic id; what
+/// is already known (from the ranking a list was sorted by) is not read again.
+#[derive(Debug, Default)]
+struct Extras {
+    ratings: Option<HashMap<Uuid, Rating>>,
+    views: Option<HashMap<Uuid, i64>>,
+}
+
+impl Extras {
+    /// Sets each comic's `rating` and `popularity`, reading the stores
+    /// concurrently; comics missing from a store get zeros (no votes, no
+    /// views, no bookmarks).
+    async fn fill(self, state: &QueryState, comics: &mut [ComicDocument]) -> Result<(), Problem> {
+        let ids: Vec<Uuid> = comics.iter().map(|c| c.id).collect();
+        let (ratings, views, bookmarks) = tokio::try_join!(
+            async {
+                match self.ratings {
+                    Some(known) => Ok(known),
+                    None => ratings::for_comics(&state.ratings, &ids).await,
+                }
+            },
+            async {
+                match self.views {
+                    Some(known) => Ok(known),
+                    None => popularity::store::views_for(&state.popularity, &ids).await,
+                }
+            },
+            bookmarks::counts_for(&state.bookmarks, &ids),
+        )?;
+        for comic in comics {
+            comic.rating = ratings.get(&comic.id).copied().unwrap_or_default();
+            comic.popularity = Popularity {
+                views: views.get(&comic.id).copied().unwrap_or(0),
+                bookmarks: bookmarks.get(&comic.id).copied().unwrap_or(0),
+            };
+        }
+        Ok(())
     }
 }
 

@@ -43,6 +43,8 @@ pub enum Sort {
     UpdatedAt,
     /// By bayesian average (then votes, then id), unrated comics last.
     Rating,
+    /// By all-time views (then id), comics never viewed last.
+    Popularity,
 }
 
 impl Sort {
@@ -52,33 +54,30 @@ impl Sort {
             "created_at" => Ok(Sort::CreatedAt),
             "updated_at" => Ok(Sort::UpdatedAt),
             "rating" => Ok(Sort::Rating),
-            "popularity" => Err(bad_param(
-                "sort",
-                "sorting by popularity is not available yet",
-            )),
+            "popularity" => Ok(Sort::Popularity),
             _ => Err(bad_param(
                 "sort",
-                "must be one of: title created_at updated_at rating",
+                "must be one of: title created_at updated_at rating popularity",
             )),
         }
     }
 
     /// The key expression of a catalog column sort, before the `id`
-    /// tie-break; `None` for `rating`, whose order comes from the ratings
-    /// projection.
+    /// tie-break; `None` for `rating` and `popularity`, whose orders come
+    /// from the ratings and popularity projections.
     pub fn sql(self) -> Option<&'static str> {
         match self {
             Sort::Title => Some("lower(title)"),
             Sort::CreatedAt => Some("created_at"),
             Sort::UpdatedAt => Some("updated_at"),
-            Sort::Rating => None,
+            Sort::Rating | Sort::Popularity => None,
         }
     }
 
     fn default_order(self) -> Order {
         match self {
             Sort::Title => Order::Asc,
-            Sort::CreatedAt | Sort::UpdatedAt | Sort::Rating => Order::Desc,
+            Sort::CreatedAt | Sort::UpdatedAt | Sort::Rating | Sort::Popularity => Order::Desc,
         }
     }
 }
@@ -189,9 +188,13 @@ mod tests {
     }
 
     #[test]
-    fn popularity_sort_is_not_available_yet() {
-        let p = parse(&[("sort", "popularity")]).unwrap_err();
-        assert!(p.detail.unwrap().contains("not available yet"));
+    fn popularity_sorts_most_viewed_first_unless_told_otherwise() {
+        let q = parse(&[("sort", "popularity")]).unwrap();
+        assert_eq!((q.sort, q.order), (Sort::Popularity, Order::Desc));
+        let q = parse(&[("sort", "popularity"), ("order", "asc")]).unwrap();
+        assert_eq!(q.order, Order::Asc);
+        let p = parse(&[("sort", "views")]).unwrap_err();
+        assert_eq!(p.errors[0].field, "sort");
     }
 
     #[test]

@@ -7,7 +7,17 @@ use super::document::{ComicDocument, COLUMNS};
 use super::query::{ComicFilter, ComicQuery};
 use crate::listing::Order;
 
-/// The comic with this id, if it exists (its `rating` left empty).
+/// Whether the catalog has the comic `id`.
+#[tracing::instrument(skip_all, fields(comic_id = %id))]
+pub async fn exists(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM catalog.comics WHERE id = $1)")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+}
+
+/// The comic with this id, if it exists (its `rating` and `popularity` left
+/// empty).
 #[tracing::instrument(skip_all, fields(comic_id = %id))]
 pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<ComicDocument>, sqlx::Error> {
     sqlx::query_as::<_, ComicDocument>(&format!(
@@ -19,13 +29,14 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<ComicDocument>, sqlx
 }
 
 /// One page of the comics that match, and how many match in all (their
-/// `rating`s left empty).
+/// `rating`s and `popularity` left empty).
 ///
-/// `ranking` is read for `sort=rating` only: the ids of the rated comics,
-/// best first, as the ratings projection orders them. It is passed in as an
-/// array, so the ratings store need not share the catalog's database, and
-/// filtering and paging still happen here in SQL. Comics missing from it
-/// (unrated) come last, by id; `order=asc` reverses the rated part only.
+/// `ranking` is read for `sort=rating` and `sort=popularity` only: the ids of
+/// the rated (viewed) comics, best (most viewed) first, as the ratings (popularity)
+/// projection orders them. It is passed in as an array, so that store need
+/// not share the catalog's database, and filtering and paging still happen
+/// here in SQL. Comics missing from it (unrated, never viewed) come last, by
+/// id; `order=asc` reverses the ranked part only.
 #[tracing::instrument(skip_all)]
 pub async fn list(
     pool: &PgPool,
@@ -50,7 +61,7 @@ pub async fn list(
                 "::uuid[]) WITH ORDINALITY AS ranked(rated_id, position) ON ranked.rated_id = id",
             );
             push_filter(&mut page, &query.filter);
-            // Position 1 is the best rated comic.
+            // Position 1 is the best rated (most viewed) comic.
             let position = match query.order {
                 Order::Desc => "ASC",
                 Order::Asc => "DESC",

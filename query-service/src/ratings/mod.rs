@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::listing::{bad_param, given, Page, PageParams, Paging};
 use crate::state::QueryState;
 pub use stats::Rating;
+pub use store::ComicCard;
 use store::{MyRating, RankedComic};
 
 /// `/me/ratings`: any valid bearer token.

@@ -5,10 +5,12 @@
 //! are read, so a comic shows the same numbers in every document and ranking,
 //! and orderings agree with the numbers shown. They are full-precision `f64`
 //! (not rounded); both are `null` for a comic without votes.
+//! [`detailed`] adds the distribution of scores for `GET /comics/{id}/stats`.
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 use uuid::Uuid;
 
 use sqlx::PgPool;
@@ -77,4 +79,84 @@ pub async fn ranked(pool: &PgPool) -> Result<Vec<(Uuid, Rating)>, sqlx::Error> {
         .fetch_all(pool)
         .await?;
     Ok(rows.iter().map(|r| (r.comic_id, r.rating())).collect())
+}
+
+/// A comic's rating with how many votes each score got
+/// (`GET /comics/{id}/stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct DetailedRating {
+    #[serde(flatten)]
+    pub rating: Rating,
+    pub distribution: Distribution,
+}
+
+/// Votes per score: `{"1": n, …, "10": n}`, every score present, in score order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Distribution(pub [i64; 10]);
+
+impl Distribution {
+    /// From the projection's `distribution` array (`[s - 1]` = votes of
+    /// score `s`); missing entries count as none.
+    fn from_column(column: &[i32]) -> Self {
+        let mut votes = [0; 10];
+        for (slot, n) in votes.iter_mut().zip(column) {
+            *slot = (*n).into();
+        }
+        Self(votes)
+    }
+}
+
+impl Serialize for Distribution {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (score, votes) in (1..).zip(&self.0) {
+            map.serialize_entry(&score.to_string(), votes)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct DetailedRow {
+    #[sqlx(flatten)]
+    rated: RatedRow,
+    distribution: Vec<i32>,
+}
+
+/// The rating of comic `id` with its distribution; no votes, all zeros.
+#[tracing::instrument(skip_all, fields(comic_id = %id))]
+pub async fn detailed(pool: &PgPool, id: Uuid) -> Result<DetailedRating, sqlx::Error> {
+    // The same expression as every other rating read, and the distribution
+    // from the same snapshot.
+    let row = sqlx::query_as::<_, DetailedRow>(&format!(
+        "SELECT r.comic_id, r.votes, r.average, r.bayesian, d.distribution \
+         FROM ({RATED} AND s.comic_id = $1) r JOIN ratings.stats d ON d.comic_id = r.comic_id"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(
+        row.map_or_else(DetailedRating::default, |row| DetailedRating {
+            rating: row.rated.rating(),
+            distribution: Distribution::from_column(&row.distribution),
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_distribution_names_every_score_in_order() {
+        let d = Distribution::from_column(&[1, 0, 0, 0, 0, 0, 0, 0, 2, 3]);
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#"{"1":1,"2":0,"3":0,"4":0,"5":0,"6":0,"7":0,"8":0,"9":2,"10":3}"#
+        );
+        assert_eq!(
+            Distribution::from_column(&[4]).0,
+            [4, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
+    }
 }

@@ -44,7 +44,8 @@ pub async fn of_user(
     Ok((items, total))
 }
 
-/// The card of a ranked comic, as the ratings projection keeps it.
+/// The card of a ranked comic, as the ranking's projection keeps it, with
+/// the comic's rating (also the popular ranking's `comic`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ComicCard {
     pub id: Uuid,

@@ -27,6 +27,7 @@ async fn a_comic_is_served_as_its_document() {
             "status": "completed", "type": "manhwa", "genres": ["action", "fantasy"],
             "cover_url": null, "chapter_count": 2, "latest_chapter": latest,
             "rating": {"average": null, "bayesian": null, "count": 0},
+            "popularity": {"views": 0, "bookmarks": 0},
             "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z",
             "version": 3
         })

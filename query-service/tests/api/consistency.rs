@@ -5,8 +5,11 @@ use std::time::{Duration, Instant};
 use comics_common::consistency::ConsistencyToken;
 use uuid::Uuid;
 
-use crate::helpers::{json, set_applied, TestApp};
-use crate::seeds::{rate, CardSeed, ComicSeed};
+use crate::helpers::{at, json, set_applied, TestApp};
+use crate::seeds::{rate, view, CardSeed, ComicSeed};
+
+/// The projections a comic document (and a comic's stats) show.
+const COMIC_STORES: [&str; 4] = ["catalog", "ratings", "popularity", "bookmarks"];
 
 fn token(marks: &[(&str, &str, i64)]) -> String {
     let mut token = ConsistencyToken::default();
@@ -20,11 +23,10 @@ fn token(marks: &[(&str, &str, i64)]) -> String {
 async fn a_read_with_an_applied_token_answers_at_once() {
     let app = TestApp::spawn().await;
     let id = app.insert_comic(ComicSeed::titled("Here")).await;
-    // Both projections the comic document reads follow comics.
-    app.set_applied("catalog", "Comic", &id.to_string(), 3)
-        .await;
-    app.set_applied("ratings", "Comic", &id.to_string(), 3)
-        .await;
+    // All four projections the comic document reads follow comics.
+    for schema in COMIC_STORES {
+        app.set_applied(schema, "Comic", &id.to_string(), 3).await;
+    }
 
     let response = app
         .get(
@@ -42,8 +44,9 @@ async fn a_read_waits_until_the_projection_applies_the_write() {
     let id = Uuid::now_v7();
     app.set_applied("catalog", "Comic", &id.to_string(), 1)
         .await;
-    app.set_applied("ratings", "Comic", &id.to_string(), 2)
-        .await;
+    for schema in ["ratings", "popularity", "bookmarks"] {
+        app.set_applied(schema, "Comic", &id.to_string(), 2).await;
+    }
     let pool = app.pool.clone();
     let projector = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -97,8 +100,9 @@ async fn a_token_never_applied_gives_up_with_503_and_retry_after() {
     let id = app.insert_comic(ComicSeed::titled("Stale")).await;
     app.set_applied("catalog", "Comic", &id.to_string(), 4)
         .await;
-    app.set_applied("ratings", "Comic", &id.to_string(), 5)
-        .await;
+    for schema in ["ratings", "popularity", "bookmarks"] {
+        app.set_applied(schema, "Comic", &id.to_string(), 5).await;
+    }
 
     let started = Instant::now();
     let response = app
@@ -117,8 +121,17 @@ async fn a_token_never_applied_gives_up_with_503_and_retry_after() {
 async fn marks_for_aggregates_other_projections_follow_are_not_waited_for() {
     let app = TestApp::spawn_with_timeout(Duration::from_secs(30)).await;
     let started = Instant::now();
+    // Genres read the catalog only, which follows no libraries.
     let response = app
-        .get("/comics", Some(&token(&[("Library", "u1", 9)])))
+        .get("/genres", Some(&token(&[("Library", "u1", 9)])))
+        .await;
+    json(response, 200).await;
+    // The top-rated ranking reads the ratings only: no views, no libraries.
+    let response = app
+        .get(
+            "/rankings/top-rated",
+            Some(&token(&[("Popularity", "c1", 9), ("Library", "u1", 9)])),
+        )
         .await;
     json(response, 200).await;
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -199,13 +212,18 @@ async fn my_bookmarks_wait_for_the_bookmarks_projection_only() {
         .await;
     assert_eq!(json(stale, 503).await["status"], 503);
 
+    // Comic documents show bookmark counts: a comic read waits too.
+    json(app.get("/comics", Some(&library)).await, 503).await;
+
     app.set_applied("bookmarks", "Library", "alice", 3).await;
     let fresh = app
         .get_as("/me/bookmarks", Some(&alice), Some(&library))
         .await;
     json(fresh, 200).await;
-    // Nor does a comic read wait for the library.
     json(app.get("/comics", Some(&library)).await, 200).await;
+    // Nor do the rankings, which show no bookmarks.
+    json(app.get("/rankings/popular", Some(&library)).await, 200).await;
+    json(app.get("/rankings/top-rated", Some(&library)).await, 200).await;
 }
 
 #[tokio::test]
@@ -230,4 +248,89 @@ async fn a_me_read_without_a_bearer_token_is_refused_before_any_wait() {
     json(app.get("/me/ratings", Some(&never)).await, 401).await;
     json(app.get("/me/bookmarks", Some(&never)).await, 401).await;
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn comic_reads_wait_until_the_popularity_projection_applies_views() {
+    let app = TestApp::spawn().await;
+    let id = app.insert_comic(ComicSeed::titled("Viewed late")).await;
+    let mark = token(&[("Popularity", &id.to_string(), 4)]);
+    let pool = app.popularity.clone();
+    let projector = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        view(&pool, id, at(-1), 6).await;
+        set_applied(&pool, "popularity", "Popularity", &id.to_string(), 4).await;
+    });
+
+    let started = Instant::now();
+    let response = app.get(&format!("/comics/{id}"), Some(&mark)).await;
+
+    assert_eq!(json(response, 200).await["popularity"]["views"], 6);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    projector.await.unwrap();
+    // Applied now: the list, the stats and the ranking answer at once.
+    let list = json(app.get("/comics", Some(&mark)).await, 200).await;
+    assert_eq!(list["items"][0]["popularity"]["views"], 6);
+    let stats = json(
+        app.get(&format!("/comics/{id}/stats"), Some(&mark)).await,
+        200,
+    )
+    .await;
+    assert_eq!(stats["views"]["24h"], 6);
+}
+
+#[tokio::test]
+async fn stats_wait_on_each_projection_they_show() {
+    let app = TestApp::spawn_with_timeout(Duration::from_millis(300)).await;
+    let id = app.insert_comic(ComicSeed::titled("Watched")).await;
+    let path = format!("/comics/{id}/stats");
+    let marks = [
+        ("Comic", "catalog", "ratings"),
+        ("Rating", "ratings", "catalog"),
+        ("Popularity", "popularity", "catalog"),
+        ("Library", "bookmarks", "catalog"),
+    ];
+    for (aggregate_type, store, wrong_store) in marks {
+        let mark = token(&[(aggregate_type, "a1", 2)]);
+        app.set_applied(wrong_store, aggregate_type, "a1", 2).await;
+        json(app.get(&path, Some(&mark)).await, 503).await;
+        app.set_applied(store, aggregate_type, "a1", 2).await;
+        if aggregate_type == "Comic" {
+            // Comic marks are followed by every store the stats read.
+            for other in COMIC_STORES {
+                app.set_applied(other, "Comic", "a1", 2).await;
+            }
+        }
+        json(app.get(&path, Some(&mark)).await, 200).await;
+    }
+}
+
+#[tokio::test]
+async fn the_popular_ranking_waits_on_popularity_and_ratings_only() {
+    let app = TestApp::spawn_with_timeout(Duration::from_millis(300)).await;
+    let views = token(&[("Popularity", "c1", 3)]);
+    app.set_applied("catalog", "Popularity", "c1", 3).await; // the wrong store
+    let response = app.get("/rankings/popular", Some(&views)).await;
+    assert!(response.headers().contains_key("retry-after"));
+    json(response, 503).await;
+    app.set_applied("popularity", "Popularity", "c1", 3).await;
+    json(app.get("/rankings/popular", Some(&views)).await, 200).await;
+
+    // Its items show ratings.
+    let rating = token(&[("Rating", "r1", 1)]);
+    json(
+        app.get("/rankings/popular?window=all", Some(&rating)).await,
+        503,
+    )
+    .await;
+    app.set_applied("ratings", "Rating", "r1", 1).await;
+    json(
+        app.get("/rankings/popular?window=all", Some(&rating)).await,
+        200,
+    )
+    .await;
+
+    // Chapters are the catalog's business: not waited for.
+    let chapter = token(&[("Chapter", "ch1", 9)]);
+    json(app.get("/rankings/popular", Some(&chapter)).await, 200).await;
 }

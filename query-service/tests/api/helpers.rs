@@ -1,12 +1,12 @@
-//! `TestApp`: fresh databases with the catalog, ratings and bookmarks query
-//! stores, the router served on a free port, one method per endpoint, and
-//! seeds for rows.
+//! `TestApp`: fresh databases with the catalog, ratings, bookmarks and
+//! popularity query stores, the router served on a free port with a clock the
+//! test sets, one method per endpoint, and seeds for rows.
 //!
 //! Each projection gets a database of its own, as a deployment may give it,
 //! so a read that joined two projections' tables in SQL would fail here.
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -21,6 +21,7 @@ use uuid::Uuid;
 const CATALOG_SCHEMA: &str = include_str!("../../../projections/src/catalog/schema.sql");
 const RATINGS_SCHEMA: &str = include_str!("../../../projections/src/ratings/schema.sql");
 const BOOKMARKS_SCHEMA: &str = include_str!("../../../projections/src/bookmarks/schema.sql");
+const POPULARITY_SCHEMA: &str = include_str!("../../../projections/src/popularity/schema.sql");
 /// What the projector runtime adds to every query store
 /// (`projections/src/runtime.rs`, `BOOKKEEPING`).
 const BOOKKEEPING: &str = "
@@ -51,6 +52,10 @@ pub struct TestApp {
     pub ratings: PgPool,
     /// The bookmarks query store (yet another database).
     pub bookmarks: PgPool,
+    /// The popularity query store (a fourth database).
+    pub popularity: PgPool,
+    /// What the app's clock says: [`at`]`(0)` until a test moves it.
+    now: Arc<Mutex<DateTime<Utc>>>,
     jwt: Arc<Jwt>,
     client: reqwest::Client,
     server: PgConnectOptions,
@@ -82,12 +87,13 @@ impl TestApp {
             ("catalog", CATALOG_SCHEMA),
             ("ratings", RATINGS_SCHEMA),
             ("bookmarks", BOOKMARKS_SCHEMA),
+            ("popularity", POPULARITY_SCHEMA),
         ] {
             let database = format!("{prefix}_{schema}");
             pools.push(create_store(&server, &database, schema, ddl).await);
             databases.push(database);
         }
-        let [pool, ratings, bookmarks]: [PgPool; 3] = pools.try_into().unwrap();
+        let [pool, ratings, bookmarks, popularity]: [PgPool; 4] = pools.try_into().unwrap();
         let jwt = Jwt::new(&JwtSettings {
             secret: JWT_SECRET.into(),
             is_development_secret: false,
@@ -98,9 +104,13 @@ impl TestApp {
             pool.clone(),
             ratings.clone(),
             bookmarks.clone(),
+            popularity.clone(),
             jwt.clone(),
         )
         .with_consistency_timeout(timeout);
+        let now = Arc::new(Mutex::new(at(0)));
+        let clock = now.clone();
+        let state = state.with_clock(move || *clock.lock().unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router(state)).await.unwrap() });
@@ -109,11 +119,18 @@ impl TestApp {
             pool,
             ratings,
             bookmarks,
+            popularity,
+            now,
             jwt,
             client: reqwest::Client::new(),
             server,
             databases,
         }
+    }
+
+    /// Sets the app's clock (the "now" of view windows).
+    pub fn set_now(&self, now: DateTime<Utc>) {
+        *self.now.lock().unwrap() = now;
     }
 
     /// A bearer token for the user `sub`.
@@ -176,6 +193,7 @@ impl TestApp {
             "catalog" => self.pool.clone(),
             "ratings" => self.ratings.clone(),
             "bookmarks" => self.bookmarks.clone(),
+            "popularity" => self.popularity.clone(),
             _ => panic!("no query store {schema}"),
         }
     }

@@ -1,6 +1,6 @@
 //! Black-box tests of the read API: each test gets fresh databases with the
-//! catalog, ratings and bookmarks query stores, fills them directly as the
-//! projectors would, and calls the real router over HTTP.
+//! catalog, ratings, bookmarks and popularity query stores, fills them
+//! directly as the projectors would, and calls the real router over HTTP.
 
 mod bookmarks;
 mod chapters;
@@ -10,6 +10,8 @@ mod comics;
 mod consistency;
 mod genres;
 mod helpers;
+mod popularity;
 mod rankings;
 mod ratings;
 mod seeds;
+mod stats;

@@ -150,7 +150,8 @@ impl TestApp {
         rate(&self.ratings, comic, user, score, minutes).await;
     }
 
-    /// `user` bookmarked `comic` at `at(minutes)`.
+    /// `user` bookmarked `comic` at `at(minutes)` (the comic's count moves
+    /// with it, as the projector does).
     pub async fn bookmark(&self, comic: Uuid, user: &str, minutes: i64) {
         sqlx::query(
             "INSERT INTO bookmarks.bookmarks (user_id, comic_id, bookmarked_at) VALUES ($1, $2, $3)",
@@ -161,6 +162,31 @@ impl TestApp {
         .execute(&self.bookmarks)
         .await
         .expect("insert a bookmark");
+        sqlx::query(
+            "INSERT INTO bookmarks.counts AS c (comic_id, bookmarks) VALUES ($1, 1) \
+             ON CONFLICT (comic_id) DO UPDATE SET bookmarks = c.bookmarks + 1",
+        )
+        .bind(comic)
+        .execute(&self.bookmarks)
+        .await
+        .expect("count a bookmark");
+    }
+
+    /// A comic card in `popularity.comics` (the popular ranking's comics).
+    pub async fn insert_popularity_card(&self, card: &CardSeed) {
+        insert_card(&self.popularity, "popularity", card).await;
+    }
+
+    /// `views` views of `comic` in the minute starting at `minute`: added to
+    /// the comic's histogram and its all-time total, as the projector does.
+    pub async fn view(&self, comic: Uuid, minute: DateTime<Utc>, views: i64) {
+        view(&self.popularity, comic, minute, views).await;
+    }
+
+    /// `views` views of `comic` in its all-time total only (views whose
+    /// minutes have left the 31-day histogram).
+    pub async fn view_long_ago(&self, comic: Uuid, views: i64) {
+        add_total(&self.popularity, comic, views).await;
     }
 }
 
@@ -225,4 +251,31 @@ async fn insert_card(pool: &PgPool, schema: &str, card: &CardSeed) {
     .execute(pool)
     .await
     .expect("insert a comic card");
+}
+
+/// `views` views of `comic` in the minute `minute` (histogram and total).
+pub async fn view(pool: &PgPool, comic: Uuid, minute: DateTime<Utc>, views: i64) {
+    add_total(pool, comic, views).await;
+    sqlx::query(
+        "INSERT INTO popularity.minutes AS m (comic_id, minute, views) VALUES ($1, $2, $3) \
+         ON CONFLICT (comic_id, minute) DO UPDATE SET views = m.views + EXCLUDED.views",
+    )
+    .bind(comic)
+    .bind(minute)
+    .bind(views)
+    .execute(pool)
+    .await
+    .expect("insert a minute of views");
+}
+
+async fn add_total(pool: &PgPool, comic: Uuid, views: i64) {
+    sqlx::query(
+        "INSERT INTO popularity.totals AS t (comic_id, views) VALUES ($1, $2) \
+         ON CONFLICT (comic_id) DO UPDATE SET views = t.views + EXCLUDED.views",
+    )
+    .bind(comic)
+    .bind(views)
+    .execute(pool)
+    .await
+    .expect("add to the total views");
 }

@@ -1,0 +1,46 @@
+//! `GET /comics/{id}/stats`: a comic's rating with its distribution of
+//! scores, its views all time and per window, and its bookmark count, each
+//! from its own projection (read concurrently and merged).
+
+use axum::extract::State;
+use axum::Json;
+use comics_common::http::PathParams;
+use comics_common::Problem;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{not_found, store};
+use crate::popularity::store::{views_of, Views};
+use crate::ratings::stats::{detailed, DetailedRating};
+use crate::state::QueryState;
+
+/// The body of `GET /comics/{id}/stats`.
+#[derive(Debug, Serialize)]
+pub struct ComicStats {
+    pub rating: DetailedRating,
+    pub views: Views,
+    pub bookmarks: i64,
+}
+
+#[tracing::instrument(skip_all, fields(comic_id = %id))]
+pub async fn comic_stats(
+    State(state): State<QueryState>,
+    PathParams(id): PathParams<Uuid>,
+) -> Result<Json<ComicStats>, Problem> {
+    let now = state.now();
+    let ids = [id];
+    let (exists, rating, views, bookmarks) = tokio::try_join!(
+        store::exists(&state.catalog, id),
+        detailed(&state.ratings, id),
+        views_of(&state.popularity, id, now),
+        crate::bookmarks::counts_for(&state.bookmarks, &ids),
+    )?;
+    if !exists {
+        return Err(not_found(id));
+    }
+    Ok(Json(ComicStats {
+        rating,
+        views,
+        bookmarks: bookmarks.get(&id).copied().unwrap_or(0),
+    }))
+}
