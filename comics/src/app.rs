@@ -111,7 +111,8 @@ impl Application {
                 store("bookmarks"),
                 store("popularity"),
                 jwt.clone(),
-            );
+            )
+            .with_cache();
             router = router.merge(comics_query::router(state));
         }
         let router = router

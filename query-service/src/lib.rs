@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod bookmarks;
+pub mod cache;
 mod chapters;
 mod comics;
 pub mod consistency;
@@ -27,8 +28,9 @@ use axum::extract::Request;
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::Response;
 use axum::Router;
+use cache::CachePolicy;
 use comics_common::auth::User;
-use comics_common::projections::{BOOKMARKS, CATALOG, POPULARITY, RATINGS};
+use comics_common::projections::{ProjectionInfo, ALL, BOOKMARKS, CATALOG, POPULARITY, RATINGS};
 
 pub use consistency::{ConsistencyGate, ProjectionStore};
 pub use state::QueryState;
@@ -63,15 +65,49 @@ pub fn router(state: QueryState) -> Router {
     let signed_in = |routes: Router<QueryState>| {
         routes.route_layer(from_fn_with_state(state.clone(), signed_in))
     };
+    let cache = state.cache.clone();
+    let cached = |routes: Router<QueryState>,
+                  deps: &'static [ProjectionInfo],
+                  clock_bound: bool| match &cache {
+        Some(cache) => {
+            let policy = CachePolicy {
+                cache: cache.clone(),
+                deps,
+                clock_bound,
+            };
+            routes.route_layer(from_fn_with_state(policy, cache::cached))
+        }
+        None => routes,
+    };
     let api = Router::new()
-        .merge(gated(comics::routes(), &comic_stores))
-        .merge(gated(comics::stats_routes(), &comic_stores))
-        .merge(gated(chapters::routes(), &[&catalog_store]))
-        .merge(gated(genres::routes(), &[&catalog_store]))
-        .merge(gated(ratings::ranking_routes(), &[&ratings_store]))
-        .merge(gated(
-            popularity::ranking_routes(),
-            &[&popularity_store, &ratings_store],
+        .merge(cached(gated(comics::routes(), &comic_stores), ALL, false))
+        .merge(cached(
+            gated(comics::stats_routes(), &comic_stores),
+            ALL,
+            true,
+        ))
+        .merge(cached(
+            gated(chapters::routes(), &[&catalog_store]),
+            &[CATALOG],
+            false,
+        ))
+        .merge(cached(
+            gated(genres::routes(), &[&catalog_store]),
+            &[CATALOG],
+            false,
+        ))
+        .merge(cached(
+            gated(ratings::ranking_routes(), &[&ratings_store]),
+            &[RATINGS],
+            false,
+        ))
+        .merge(cached(
+            gated(
+                popularity::ranking_routes(),
+                &[&popularity_store, &ratings_store],
+            ),
+            &[POPULARITY, RATINGS],
+            true,
         ))
         .merge(signed_in(gated(ratings::my_routes(), &[&ratings_store])))
         .merge(signed_in(gated(

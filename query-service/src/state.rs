@@ -33,6 +33,8 @@ pub struct QueryState {
     /// "Now" for the view windows (24h, 7d, 30d); `Utc::now` unless a test
     /// injects another with [`QueryState::with_clock`].
     pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    /// The hot-read cache; `None` serves every read from the stores.
+    pub cache: Option<Arc<crate::cache::ResponseCache>>,
 }
 
 impl QueryState {
@@ -53,6 +55,7 @@ impl QueryState {
             jwt,
             consistency_timeout: DEFAULT_TIMEOUT,
             clock: Arc::new(Utc::now),
+            cache: None,
         }
     }
 
@@ -65,6 +68,30 @@ impl QueryState {
     /// The same state reading "now" from `clock` (tests move time with it).
     pub fn with_clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The same state serving hot public reads from an in-memory cache that
+    /// projection change notifications keep fresh (see [`crate::cache`]).
+    pub fn with_cache(mut self) -> Self {
+        let pools = vec![
+            self.catalog.clone(),
+            self.ratings.clone(),
+            self.bookmarks.clone(),
+            self.popularity.clone(),
+        ];
+        let mut distinct: Vec<PgPool> = Vec::new();
+        for pool in pools {
+            if !distinct.iter().any(|p| {
+                p.connect_options().get_database() == pool.connect_options().get_database()
+                    && p.connect_options().get_host() == pool.connect_options().get_host()
+                    && p.connect_options().get_port() == pool.connect_options().get_port()
+            }) {
+                distinct.push(pool);
+            }
+        }
+        let freshness = crate::cache::Freshness::spawn(distinct);
+        self.cache = Some(crate::cache::ResponseCache::new(freshness));
         self
     }
 

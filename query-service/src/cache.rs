@@ -1,0 +1,191 @@
+//! The hot-read cache: public `GET` answers kept in memory, so the hottest
+//! reads (a comic, its stats, the rankings) are served without a Postgres
+//! round trip.
+//!
+//! An answer is reused only while none of the projections it was computed
+//! from has changed: each projector NOTIFYs `CHANGED_CHANNEL` when a batch
+//! commits, a listener bumps that projection's generation, and an answer
+//! remembers the generations it was computed under (read *before* computing,
+//! so a change during the computation makes it stale at once). Answers that
+//! depend on the clock (view windows) also expire at the next minute, the
+//! windows' granularity. A request carrying `X-Consistency-Token` bypasses
+//! the cache, and so does every request while a listener is disconnected.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use comics_common::consistency::HEADER;
+use comics_common::projections::{ProjectionInfo, ALL, CHANGED_CHANNEL};
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+
+const MAX_ENTRIES: usize = 50_000;
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// Per-projection change counters, fed by Postgres notifications.
+pub struct Freshness {
+    generations: Vec<(&'static str, AtomicU64)>,
+    listening: Vec<AtomicBool>,
+}
+
+impl Freshness {
+    /// Starts one listener per distinct pool (query stores may live in
+    /// several databases).
+    pub fn spawn(pools: Vec<PgPool>) -> Arc<Self> {
+        let freshness = Arc::new(Self {
+            generations: ALL.iter().map(|p| (p.name, AtomicU64::new(0))).collect(),
+            listening: pools.iter().map(|_| AtomicBool::new(false)).collect(),
+        });
+        for (i, pool) in pools.into_iter().enumerate() {
+            tokio::spawn(listen(freshness.clone(), i, pool));
+        }
+        freshness
+    }
+
+    fn bump(&self, name: &str) {
+        for (n, g) in &self.generations {
+            if name.is_empty() || *n == name {
+                g.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn usable(&self) -> bool {
+        self.listening.iter().all(|l| l.load(Ordering::SeqCst))
+    }
+
+    fn stamp(&self, deps: &[ProjectionInfo]) -> Vec<u64> {
+        deps.iter()
+            .map(|d| {
+                self.generations
+                    .iter()
+                    .find(|(n, _)| *n == d.name)
+                    .map(|(_, g)| g.load(Ordering::SeqCst))
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+}
+
+async fn listen(freshness: Arc<Freshness>, slot: usize, pool: PgPool) {
+    loop {
+        match PgListener::connect_with(&pool).await {
+            Ok(mut listener) => {
+                if listener.listen(CHANGED_CHANNEL).await.is_ok() {
+                    // Whatever happened while deaf is unknown: start over.
+                    freshness.bump("");
+                    freshness.listening[slot].store(true, Ordering::SeqCst);
+                    while let Ok(n) = listener.recv().await {
+                        freshness.bump(n.payload());
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "read cache cannot listen for projection changes"),
+        }
+        freshness.listening[slot].store(false, Ordering::SeqCst);
+        freshness.bump("");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+struct Entry {
+    stamp: Vec<u64>,
+    expires: Option<Instant>,
+    content_type: HeaderValue,
+    body: Bytes,
+}
+
+pub struct ResponseCache {
+    freshness: Arc<Freshness>,
+    entries: RwLock<HashMap<String, Entry>>,
+}
+
+impl ResponseCache {
+    pub fn new(freshness: Arc<Freshness>) -> Arc<Self> {
+        Arc::new(Self {
+            freshness,
+            entries: RwLock::new(HashMap::new()),
+        })
+    }
+
+    fn get(&self, key: &str, stamp: &[u64]) -> Option<Response> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let entry = entries.get(key)?;
+        if entry.stamp != stamp || entry.expires.is_some_and(|t| Instant::now() >= t) {
+            return None;
+        }
+        let mut response = (StatusCode::OK, entry.body.clone()).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, entry.content_type.clone());
+        Some(response)
+    }
+
+    fn put(&self, key: String, entry: Entry) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key, entry);
+    }
+}
+
+/// What a group of routes reads, for the cache.
+#[derive(Clone)]
+pub struct CachePolicy {
+    pub cache: Arc<ResponseCache>,
+    pub deps: &'static [ProjectionInfo],
+    /// The answer changes as time passes (view windows): expire each minute.
+    pub clock_bound: bool,
+}
+
+fn next_minute() -> Instant {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Instant::now() + Duration::from_secs(60 - now.as_secs() % 60)
+}
+
+/// Middleware (`from_fn_with_state` with a [`CachePolicy`]).
+pub async fn cached(State(policy): State<CachePolicy>, req: Request, next: Next) -> Response {
+    let bypass = req.method() != Method::GET
+        || req.headers().contains_key(HEADER)
+        || !policy.cache.freshness.usable();
+    if bypass {
+        return next.run(req).await;
+    }
+    let key = req.uri().to_string();
+    let stamp = policy.cache.freshness.stamp(policy.deps);
+    if let Some(hit) = policy.cache.get(&key, &stamp) {
+        return hit;
+    }
+    let response = next.run(req).await;
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(body) = to_bytes(body, MAX_BODY).await else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "response too large to cache",
+        )
+            .into_response();
+    };
+    if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE) {
+        let entry = Entry {
+            stamp,
+            expires: policy.clock_bound.then(next_minute),
+            content_type: content_type.clone(),
+            body: body.clone(),
+        };
+        policy.cache.put(key, entry);
+    }
+    Response::from_parts(parts, Body::from(body))
+}
