@@ -57,6 +57,16 @@ pub async fn rebuild(
     }
 
     let mut tx = store.begin().await?;
+    // The whole table, not the row: a projector's batch starts by locking
+    // the checkpoint row, which first takes a weak lock on the table; had we
+    // only the row, the swap's DROP would wait for that weak lock while the
+    // batch waits for our row — a deadlock. Waiting here for the table
+    // lets a running batch finish and makes the next one wait for the swap.
+    sqlx::Executor::execute(
+        &mut *tx,
+        format!("LOCK TABLE {live}.checkpoint IN ACCESS EXCLUSIVE MODE").as_str(),
+    )
+    .await?;
     let checkpoint = lock_checkpoint(&mut tx, live).await?;
     loop {
         let page = read_committed_after(events, cursor, info.aggregate_types, PAGE).await?;

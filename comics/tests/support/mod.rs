@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod pipeline;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

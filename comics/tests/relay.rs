@@ -1,0 +1,133 @@
+//! The relay (DESIGN.md invariants 1 and 3): every committed event reaches
+//! the stream exactly once, in commit order, whatever the overlap of the
+//! transactions that wrote them, and across relay restarts.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use support::pipeline::{
+    assert_exactly_once_in_order, bounded, committed, insert_event, message_id, read_stream,
+    settle, spawn_relay, stream_last, wait_stream_len, write_events, writers_pool, Rng,
+};
+use support::TestEnv;
+
+const LIMIT: Duration = Duration::from_secs(120);
+const WAIT: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_of_overlapping_transactions_reach_the_stream_once_each_in_commit_order() {
+    let env = TestEnv::new().await;
+    let outcome = bounded(LIMIT, overlapping_transactions(&env)).await;
+    env.cleanup().await;
+    settle(outcome);
+}
+
+async fn overlapping_transactions(env: &TestEnv) {
+    let mut rng = Rng::seeded("overlapping transactions");
+    let pool = writers_pool(env).await;
+    let (stop, relay) = spawn_relay(env, &pool).await;
+    let mut written: HashSet<String> = HashSet::new();
+
+    // Some history first, published while nothing else is open.
+    written.extend(write_events(pool.clone(), 0, 30, rng.fork(), 0, None).await);
+    wait_stream_len(env, written.len() as u64, WAIT).await;
+
+    // Held open while many later transactions commit: an event with an early
+    // position that becomes visible late.
+    let mut held = pool.begin().await.unwrap();
+    insert_event(&mut *held, "held", 1).await.unwrap();
+    // Takes its transaction id early, inserts late.
+    let mut early = pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *early)
+        .await
+        .unwrap();
+    // Rolled back: its event must never appear.
+    let mut doomed = pool.begin().await.unwrap();
+    insert_event(&mut *doomed, "doomed", 1).await.unwrap();
+
+    let writers: Vec<_> = (1..=6)
+        .map(|w| tokio::spawn(write_events(pool.clone(), w, 40, rng.fork(), 3, None)))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    insert_event(&mut *early, "early", 1).await.unwrap();
+    insert_event(&mut *early, "early", 2).await.unwrap();
+    early.commit().await.unwrap();
+    written.extend(
+        ["early", "early"]
+            .iter()
+            .zip(1..)
+            .map(|(a, s)| message_id(a, s)),
+    );
+    for w in writers {
+        written.extend(w.await.unwrap());
+    }
+    // The relay has been polling all along; let it see the open transaction.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let later = tokio::spawn(write_events(pool.clone(), 7, 40, rng.fork(), 1, None));
+    held.commit().await.unwrap();
+    written.insert(message_id("held", 1));
+    doomed.rollback().await.unwrap();
+    written.extend(later.await.unwrap());
+
+    wait_stream_len(env, written.len() as u64, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // anything extra?
+    let table = committed(&pool).await;
+    let in_table: HashSet<String> = table.keys().cloned().collect();
+    assert_eq!(in_table, written, "the table holds what was committed");
+    let stream = read_stream(env).await;
+    assert_exactly_once_in_order(&stream, &table, &env.names());
+    assert!(!stream.iter().any(|m| m.msg_id == message_id("doomed", 1)));
+
+    stop.cancel();
+    let stopped = tokio::time::timeout(WAIT, relay)
+        .await
+        .expect("relay stops");
+    stopped.unwrap().expect("relay ends cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_relay_continues_exactly_where_the_stream_ends() {
+    let env = TestEnv::new().await;
+    let outcome = bounded(LIMIT, restart(&env)).await;
+    env.cleanup().await;
+    settle(outcome);
+}
+
+async fn restart(env: &TestEnv) {
+    let mut rng = Rng::seeded("restart");
+    let pool = writers_pool(env).await;
+    let (stop, relay) = spawn_relay(env, &pool).await;
+    let first = write_events(pool.clone(), 0, 80, rng.fork(), 0, None).await;
+    wait_stream_len(env, first.len() as u64, WAIT).await;
+    stop.cancel();
+    let stopped = tokio::time::timeout(WAIT, relay)
+        .await
+        .expect("relay stops");
+    stopped.unwrap().expect("relay ends cleanly");
+    let before = read_stream(env).await;
+
+    // Written while no relay runs: nothing moves.
+    let mut all: HashSet<String> = first.into_iter().collect();
+    all.extend(write_events(pool.clone(), 1, 40, rng.fork(), 0, None).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stream_last(env).await, before.len() as u64);
+
+    // Written while the new relay starts.
+    let (stop, relay) = spawn_relay(env, &pool).await;
+    all.extend(write_events(pool.clone(), 2, 40, rng.fork(), 2, None).await);
+    wait_stream_len(env, all.len() as u64, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = read_stream(env).await;
+    assert_exactly_once_in_order(&after, &committed(&pool).await, &env.names());
+    for (old, new) in before.iter().zip(&after) {
+        assert_eq!(old.msg_id, new.msg_id, "the published prefix changed");
+    }
+    stop.cancel();
+    let stopped = tokio::time::timeout(WAIT, relay)
+        .await
+        .expect("relay stops");
+    stopped.unwrap().expect("relay ends cleanly");
+}

@@ -1,0 +1,470 @@
+//! Helpers of the pipeline tests (relay, crash, rebuild): raw events written
+//! with SQL, the whole stream read back and checked, catalog snapshots,
+//! waiting for the pipeline to catch up, and bounded test bodies that always
+//! clean up.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use comics_nats::relay::{Relay, POSITION_HEADER, TX_ID_HEADER};
+use comics_nats::{EventRecord, Names};
+use futures::FutureExt;
+use serde_json::{json, Value};
+use sqlx::{PgExecutor, PgPool};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{eventually, TestApp, TestEnv};
+
+/// Runs `body` for at most `limit`, catching its panic, so the caller can
+/// clean up before [`settle`] reports the outcome.
+pub async fn bounded<T>(limit: Duration, body: impl Future<Output = T>) -> std::thread::Result<T> {
+    AssertUnwindSafe(tokio::time::timeout(limit, body))
+        .catch_unwind()
+        .await
+        .map(|r| r.unwrap_or_else(|_| panic!("test did not finish within {limit:?}")))
+}
+
+/// Re-raises the panic of a [`bounded`] body (after cleanup).
+pub fn settle<T>(outcome: std::thread::Result<T>) -> T {
+    outcome.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// A small seeded generator (xorshift); the seed is printed to replay a run.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn seeded(name: &str) -> Self {
+        let seed = std::env::var("TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| uuid::Uuid::now_v7().as_u128() as u64 | 1);
+        eprintln!("{name}: TEST_SEED={seed}");
+        Self(seed)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+
+    pub fn millis(&mut self, max: u64) -> Duration {
+        Duration::from_millis(self.below(max))
+    }
+
+    /// An independent generator for another task.
+    pub fn fork(&mut self) -> Rng {
+        Rng(self.below(u64::MAX) | 1)
+    }
+}
+
+pub const TEST_TYPE: &str = "Test";
+
+/// The `Nats-Msg-Id` the relay gives event `sequence` of Test aggregate `id`.
+pub fn message_id(aggregate_id: &str, sequence: i64) -> String {
+    format!("{TEST_TYPE}:{aggregate_id}:{sequence}")
+}
+
+/// Inserts one event of a Test aggregate as postgres-es would (tagged payload).
+pub async fn insert_event<'e>(
+    db: impl PgExecutor<'e>,
+    aggregate_id: &str,
+    sequence: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ($1, $2, $3, 'TestHappened', '1.0', $4, $5)",
+    )
+    .bind(TEST_TYPE)
+    .bind(aggregate_id)
+    .bind(sequence)
+    .bind(json!({"TestHappened": {"aggregate": aggregate_id, "n": sequence}}))
+    .bind(json!({"actor": "tester", "request_id": message_id(aggregate_id, sequence)}))
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+/// One message of the stream, as read back.
+#[derive(Debug)]
+pub struct Streamed {
+    pub sequence: u64,
+    pub subject: String,
+    pub msg_id: String,
+    pub cursor: (i64, i64),
+    pub record: EventRecord,
+}
+
+pub async fn stream_last(env: &TestEnv) -> u64 {
+    let js = jetstream::new(env.nats().await);
+    match js.get_stream(env.names().stream()).await {
+        Ok(s) => s.get_info().await.expect("stream info").state.last_sequence,
+        Err(_) => 0,
+    }
+}
+
+/// Every message of the stream, from sequence 1 to the last.
+pub async fn read_stream(env: &TestEnv) -> Vec<Streamed> {
+    let js = jetstream::new(env.nats().await);
+    let stream = js.get_stream(env.names().stream()).await.expect("stream");
+    let last = stream.get_info().await.expect("info").state.last_sequence;
+    let mut out = Vec::with_capacity(last as usize);
+    for seq in 1..=last {
+        let m = stream.get_raw_message(seq).await.expect("stream message");
+        let header = |name: &str| {
+            m.headers
+                .get(name)
+                .unwrap_or_else(|| panic!("message {seq} has no {name}"))
+                .as_str()
+                .to_string()
+        };
+        out.push(Streamed {
+            sequence: m.sequence,
+            subject: m.subject.to_string(),
+            msg_id: header("Nats-Msg-Id"),
+            cursor: (
+                header(TX_ID_HEADER).parse().unwrap(),
+                header(POSITION_HEADER).parse().unwrap(),
+            ),
+            record: serde_json::from_slice(&m.payload).expect("an event record"),
+        });
+    }
+    out
+}
+
+/// Every committed event's message id and commit cursor, from the table.
+pub async fn committed(pool: &PgPool) -> HashMap<String, (i64, i64)> {
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT aggregate_type || ':' || aggregate_id || ':' || sequence, \
+                tx_id::text::bigint, position FROM events",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("read events");
+    rows.into_iter()
+        .map(|(id, tx, pos)| (id, (tx, pos)))
+        .collect()
+}
+
+/// The stream holds exactly the `expected` events (message id → commit
+/// cursor in the table), each once, gap-free, in commit order, per aggregate
+/// in sequence order, with relay subjects and audit-item bodies.
+pub fn assert_exactly_once_in_order(
+    stream: &[Streamed],
+    expected: &HashMap<String, (i64, i64)>,
+    names: &Names,
+) {
+    let mut seen = HashSet::new();
+    let mut last_of: HashMap<String, i64> = HashMap::new();
+    for (i, m) in stream.iter().enumerate() {
+        let r = &m.record;
+        let id = &m.msg_id;
+        assert_eq!(m.sequence, i as u64 + 1, "stream sequences have a gap");
+        assert!(seen.insert(id.clone()), "{id} is in the stream twice");
+        let cursor = expected
+            .get(id)
+            .unwrap_or_else(|| panic!("{id} was never committed"));
+        assert_eq!(
+            &m.cursor, cursor,
+            "{id}: cursor headers differ from the table"
+        );
+        assert_eq!(id, &r.message_id(), "Nats-Msg-Id and body disagree");
+        assert_eq!(m.subject, names.subject(&r.aggregate_type, &r.aggregate_id));
+        assert_eq!(
+            r.position, cursor.1,
+            "{id}: body position differs from the table"
+        );
+        if i > 0 {
+            assert!(stream[i - 1].cursor < m.cursor, "{id} breaks commit order");
+        }
+        let aggregate = format!("{}:{}", r.aggregate_type, r.aggregate_id);
+        let prev = last_of.insert(aggregate, r.sequence);
+        assert!(
+            prev.is_none_or(|p| p < r.sequence),
+            "{id} out of aggregate order"
+        );
+        if r.aggregate_type == TEST_TYPE {
+            assert_eq!(r.event_type, "TestHappened");
+            assert_eq!(r.event_version, "1.0");
+            assert_eq!(
+                r.payload,
+                json!({"aggregate": r.aggregate_id, "n": r.sequence})
+            );
+            assert_eq!(r.metadata["request_id"], json!(id));
+        }
+    }
+    let missing: Vec<_> = expected
+        .keys()
+        .filter(|k| !seen.contains(*k))
+        .take(5)
+        .collect();
+    assert!(missing.is_empty(), "missing from the stream: {missing:?}");
+    assert_eq!(stream.len(), expected.len());
+}
+
+/// Starts a relay on its own NATS connection.
+pub async fn spawn_relay(
+    env: &TestEnv,
+    pool: &PgPool,
+) -> (CancellationToken, JoinHandle<anyhow::Result<()>>) {
+    let token = CancellationToken::new();
+    let relay = Relay::new(pool.clone(), env.nats().await, env.names());
+    (token.clone(), tokio::spawn(relay.run(token)))
+}
+
+pub async fn event_count(pool: &PgPool) -> u64 {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(pool)
+        .await
+        .expect("count events");
+    n as u64
+}
+
+/// Waits until the stream holds `n` messages.
+pub async fn wait_stream_len(env: &TestEnv, n: u64, limit: Duration) {
+    eventually(limit, || async {
+        let last = stream_last(env).await;
+        assert!(last <= n, "the stream holds {last} messages, more than {n}");
+        (last == n).then_some(())
+    })
+    .await
+}
+
+/// Waits until every event is in the stream and the catalog has applied the
+/// whole stream; returns the stream's last sequence.
+pub async fn wait_caught_up(env: &TestEnv, events: &PgPool, catalog: &PgPool) -> u64 {
+    let n = event_count(events).await;
+    wait_stream_len(env, n, Duration::from_secs(30)).await;
+    eventually(Duration::from_secs(30), || async {
+        let checkpoint = comics_projections::runtime::read_checkpoint(catalog, "catalog")
+            .await
+            .ok()?;
+        (checkpoint == n).then_some(n)
+    })
+    .await
+}
+
+pub async fn catalog_pool(env: &TestEnv) -> PgPool {
+    comics_common::db::connect(env.settings.projection_database_url("catalog"), 8)
+        .await
+        .expect("catalog pool")
+}
+
+/// Every row of the catalog, table by table (without `checkpoint.updated_at`).
+pub async fn catalog_snapshot(pool: &PgPool) -> BTreeMap<&'static str, Vec<Value>> {
+    let tables = [
+        (
+            "comics",
+            "SELECT to_jsonb(t) FROM catalog.comics t ORDER BY id",
+        ),
+        (
+            "chapters",
+            "SELECT to_jsonb(t) FROM catalog.chapters t ORDER BY id",
+        ),
+        (
+            "genres",
+            "SELECT to_jsonb(t) FROM catalog.genres t ORDER BY genre",
+        ),
+        (
+            "applied",
+            "SELECT to_jsonb(t) FROM catalog.applied t ORDER BY aggregate_type, aggregate_id",
+        ),
+        (
+            "checkpoint",
+            "SELECT to_jsonb(t) - 'updated_at' FROM catalog.checkpoint t ORDER BY id",
+        ),
+    ];
+    let mut out = BTreeMap::new();
+    for (name, sql) in tables {
+        let rows: Vec<Value> = sqlx::query_scalar(sql).fetch_all(pool).await.expect(name);
+        out.insert(name, rows);
+    }
+    out
+}
+
+/// Compares two snapshots table by table, naming the first differing row.
+pub fn assert_same_catalog(
+    live: &BTreeMap<&'static str, Vec<Value>>,
+    rebuilt: &BTreeMap<&'static str, Vec<Value>>,
+) {
+    for (table, rows) in live {
+        let other = &rebuilt[table];
+        for (a, b) in rows.iter().zip(other) {
+            assert_eq!(a, b, "catalog.{table} differs (left: live, right: rebuilt)");
+        }
+        assert_eq!(rows.len(), other.len(), "catalog.{table} row counts differ");
+    }
+}
+
+/// An admin's HTTP client for the command and query APIs.
+pub struct Admin {
+    base: String,
+    http: reqwest::Client,
+    token: String,
+}
+
+impl Admin {
+    pub fn new(base: String, token: String) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Self { base, http, token }
+    }
+
+    pub fn for_app(app: &TestApp) -> Self {
+        Self::new(app.base.clone(), app.admin_token.clone())
+    }
+
+    pub fn for_env(env: &TestEnv, port: u16) -> Self {
+        let token = env
+            .jwt()
+            .mint("admin-1", &["admin"], chrono::Duration::hours(1));
+        Self::new(format!("http://127.0.0.1:{port}"), token.unwrap())
+    }
+
+    /// Sends a request (with the admin token) and returns status and JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        self.try_call(method, path, body).await.expect("request")
+    }
+
+    pub async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Result<(u16, Value)> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        req = req.bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
+    async fn ok(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let (status, doc) = self.call(method.clone(), path, body).await;
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {doc}"
+        );
+        doc
+    }
+}
+
+fn genres(rng: &mut Rng) -> Vec<&'static str> {
+    const ALL: [&str; 5] = ["action", "comedy", "drama", "fantasy", "romance"];
+    ALL.into_iter().filter(|_| rng.below(2) == 0).collect()
+}
+
+/// Drives comics through every catalog event: created with genres, retitled
+/// and re-genred, chapters added, renumbered and deleted, some comics
+/// deleted. Returns the comics and chapters left.
+pub async fn workload(
+    admin: &Admin,
+    rng: &mut Rng,
+    tag: &str,
+    comics: usize,
+) -> (Vec<String>, Vec<String>) {
+    use reqwest::Method;
+    let (mut kept, mut kept_chapters) = (Vec::new(), Vec::new());
+    for i in 0..comics {
+        let body = json!({"title": format!("{tag} {i}"), "genres": genres(rng), "alt_titles": [format!("{tag}-{i}")]});
+        let doc = admin.ok(Method::POST, "/api/v1/comics", Some(body)).await;
+        let id = doc["id"].as_str().expect("comic id").to_string();
+        let mut chapters = Vec::new();
+        for n in 1..=1 + rng.below(3) {
+            let body = json!({"number": n.to_string(), "title": format!("Part {n}"),
+                              "published_at": format!("2024-01-0{}T00:00:00Z", 1 + rng.below(3))});
+            let path = format!("/api/v1/comics/{id}/chapters");
+            let doc = admin.ok(Method::POST, &path, Some(body)).await;
+            chapters.push(doc["id"].as_str().expect("chapter id").to_string());
+        }
+        let comic = format!("/api/v1/comics/{id}");
+        let retitle = json!({"title": format!("{tag} {i} revised")});
+        admin.ok(Method::PATCH, &comic, Some(retitle)).await;
+        admin
+            .ok(Method::PATCH, &comic, Some(json!({"genres": genres(rng)})))
+            .await;
+        let renumber = json!({"number": "0.5", "title": null});
+        admin
+            .ok(
+                Method::PATCH,
+                &format!("/api/v1/chapters/{}", chapters[0]),
+                Some(renumber),
+            )
+            .await;
+        if chapters.len() > 1 && rng.below(2) == 0 {
+            let gone = chapters.pop().unwrap();
+            admin
+                .ok(Method::DELETE, &format!("/api/v1/chapters/{gone}"), None)
+                .await;
+        }
+        if rng.below(4) == 0 {
+            admin.ok(Method::DELETE, &comic, None).await;
+        } else {
+            kept.push(id);
+            kept_chapters.extend(chapters);
+        }
+    }
+    (kept, kept_chapters)
+}
+
+/// A pool on the event store with room for many concurrent writers.
+pub async fn writers_pool(env: &TestEnv) -> PgPool {
+    comics_common::db::connect(&env.settings.database_url, 24)
+        .await
+        .expect("writers pool")
+}
+
+/// Commits `transactions` transactions of 1–3 events over writer `w`'s own
+/// aggregates, pausing up to `pause_ms` between them, until `stop` (if any).
+/// Returns the ids of the events committed.
+pub async fn write_events(
+    pool: PgPool,
+    w: usize,
+    transactions: usize,
+    mut rng: Rng,
+    pause_ms: u64,
+    stop: Option<CancellationToken>,
+) -> Vec<String> {
+    let mut next = [1i64; 3];
+    let mut ids = Vec::new();
+    for _ in 0..transactions {
+        if stop.as_ref().is_some_and(|s| s.is_cancelled()) {
+            break;
+        }
+        let mut tx = pool.begin().await.expect("begin");
+        for _ in 0..=rng.below(3) {
+            let k = rng.below(3) as usize;
+            let id = format!("w{w}-{k}");
+            insert_event(&mut *tx, &id, next[k]).await.expect("insert");
+            ids.push(message_id(&id, next[k]));
+            next[k] += 1;
+        }
+        tx.commit().await.expect("commit");
+        tokio::time::sleep(rng.millis(pause_ms)).await;
+    }
+    ids
+}
+
+/// How many deadlocks Postgres has detected in this test's database (the
+/// statistics arrive within about a second).
+pub async fn deadlocks(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        .fetch_one(pool)
+        .await
+        .expect("pg_stat_database")
+}
