@@ -199,9 +199,13 @@ async fn a_null_title_is_refused_and_a_null_list_clears_it() {
         .create_comic(serde_json::json!({"title": "Nulls", "genres": ["action"]}))
         .await;
     let (id, _) = support::client::created(r).await;
-    let r = app.patch_comic(&id, serde_json::json!({"title": null})).await;
+    let r = app
+        .patch_comic(&id, serde_json::json!({"title": null}))
+        .await;
     assert_eq!(r.status(), 422);
-    let r = app.patch_comic(&id, serde_json::json!({"genres": null})).await;
+    let r = app
+        .patch_comic(&id, serde_json::json!({"genres": null}))
+        .await;
     assert_eq!(r.status(), 200);
     let token = support::client::consistency(&r);
     let doc: serde_json::Value = app

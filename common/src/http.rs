@@ -69,19 +69,28 @@ where
             .and_then(|v| v.split(';').next())
             .is_some_and(|mime| {
                 let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+                mime == "application/json"
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
             });
         if !is_json {
-            return Err(json_problem(JsonRejection::MissingJsonContentType(Default::default())));
+            return Err(json_problem(JsonRejection::MissingJsonContentType(
+                Default::default(),
+            )));
         }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Payload too large")
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Problem::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too-large",
+                        "Payload too large",
+                    )
                     .with_detail(format!("the body must be at most {MAX_JSON_BODY} bytes"))
-            } else {
-                Problem::bad_request(e.body_text())
-            }
-        })?;
+                } else {
+                    Problem::bad_request(e.body_text())
+                }
+            })?;
         let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
         if first != Some(&b'{') && serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() {
             return Err(Problem::validation(vec![FieldProblem {

@@ -25,8 +25,16 @@ impl crate::Projector for PopularityProjector {
         include_str!("schema.sql")
     }
 
-    async fn apply(&self, db: &mut PgConnection, s: &str, event: &EventRecord) -> anyhow::Result<()> {
-        let id: Uuid = event.aggregate_id.parse().context("aggregate id is not a UUID")?;
+    async fn apply(
+        &self,
+        db: &mut PgConnection,
+        s: &str,
+        event: &EventRecord,
+    ) -> anyhow::Result<()> {
+        let id: Uuid = event
+            .aggregate_id
+            .parse()
+            .context("aggregate id is not a UUID")?;
         match event.aggregate_type.as_str() {
             "Comic" => {
                 let e: ComicEvent = serde_json::from_value(event.tagged_payload())?;
@@ -49,12 +57,19 @@ impl crate::Projector for PopularityProjector {
     }
 }
 
-async fn views(db: &mut PgConnection, s: &str, comic_id: Uuid, e: PopularityEvent) -> anyhow::Result<()> {
+async fn views(
+    db: &mut PgConnection,
+    s: &str,
+    comic_id: Uuid,
+    e: PopularityEvent,
+) -> anyhow::Result<()> {
     let PopularityEvent::ViewsRecorded { count, minutes, .. } = e;
-    let live: bool = sqlx::query_scalar(&format!("SELECT EXISTS (SELECT 1 FROM {s}.comics WHERE id = $1)"))
-        .bind(comic_id)
-        .fetch_one(&mut *db)
-        .await?;
+    let live: bool = sqlx::query_scalar(&format!(
+        "SELECT EXISTS (SELECT 1 FROM {s}.comics WHERE id = $1)"
+    ))
+    .bind(comic_id)
+    .fetch_one(&mut *db)
+    .await?;
     if !live || count == 0 {
         return Ok(());
     }
@@ -79,11 +94,13 @@ async fn views(db: &mut PgConnection, s: &str, comic_id: Uuid, e: PopularityEven
     .execute(&mut *db)
     .await?;
     if let Some(newest) = stamps.iter().max() {
-        sqlx::query(&format!("DELETE FROM {s}.minutes WHERE comic_id = $1 AND minute < $2"))
-            .bind(comic_id)
-            .bind(*newest - chrono::Duration::days(HISTORY_DAYS))
-            .execute(&mut *db)
-            .await?;
+        sqlx::query(&format!(
+            "DELETE FROM {s}.minutes WHERE comic_id = $1 AND minute < $2"
+        ))
+        .bind(comic_id)
+        .bind(*newest - chrono::Duration::days(HISTORY_DAYS))
+        .execute(&mut *db)
+        .await?;
     }
     Ok(())
 }
