@@ -17,10 +17,12 @@ use comics_projections::catalog::CatalogProjector;
 use comics_projections::rebuild::rebuild;
 use comics_projections::runtime::{apply_batch, ensure_schema};
 use comics_projections::ProjectorRunner;
+use support::pipeline::catalog::{
+    assert_same_catalog, catalog_pool, catalog_snapshot, wait_caught_up, workload, Admin,
+};
 use support::pipeline::{
-    assert_exactly_once_in_order, assert_same_catalog, bounded, catalog_pool, catalog_snapshot,
-    committed, event_count, read_stream, settle, spawn_relay, wait_caught_up, wait_stream_len,
-    workload, write_events, writers_pool, Admin, Rng,
+    assert_exactly_once_in_order, bounded, committed, event_count, read_stream, settle,
+    spawn_relay, wait_stream_len, write_events, writers_pool, Rng,
 };
 use support::TestEnv;
 use tokio_util::sync::CancellationToken;

@@ -11,10 +11,10 @@ use comics_projections::catalog::CatalogProjector;
 use comics_projections::rebuild::rebuild;
 use serde_json::{json, Value};
 use support::client::TestApp;
-use support::pipeline::{
-    assert_same_catalog, bounded, catalog_pool, catalog_snapshot, deadlocks, settle,
-    wait_caught_up, workload, Admin, Rng,
+use support::pipeline::catalog::{
+    assert_same_catalog, catalog_pool, catalog_snapshot, deadlocks, wait_caught_up, workload, Admin,
 };
+use support::pipeline::{bounded, settle, Rng};
 use tokio_util::sync::CancellationToken;
 
 const LIMIT: Duration = Duration::from_secs(180);

@@ -33,10 +33,26 @@ pub async fn rebuild(
     store: &PgPool,
     projector: &dyn Projector,
 ) -> anyhow::Result<RebuildReport> {
+    let mut guard = exclusive(store, projector.info().name).await?;
+    let result = rebuild_exclusively(events, store, projector).await;
+    // Unlocked here, not when the connection drops: the server notices a
+    // dropped connection late, and a rebuild right after would find the
+    // lock still held.
+    let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
+        .execute(&mut guard)
+        .await;
+    let _ = guard.close().await;
+    result
+}
+
+async fn rebuild_exclusively(
+    events: &PgPool,
+    store: &PgPool,
+    projector: &dyn Projector,
+) -> anyhow::Result<RebuildReport> {
     let info = projector.info();
     let live = info.schema;
     let fresh = format!("{live}_rebuild");
-    let _guard = exclusive(store, info.name).await?;
     ensure_schema(store, projector, live).await?;
     sqlx::Executor::execute(
         store,
@@ -87,9 +103,7 @@ pub async fn rebuild(
          ALTER SCHEMA {fresh} RENAME TO {live}; \
          DROP SCHEMA {live}_retired CASCADE;"
     );
-    sqlx::Executor::execute(&mut *tx, swap.as_str())
-        .await
-        .context("cannot swap in the rebuilt copy")?;
+    swap_in(&mut tx, &swap).await?;
     crate::runtime::notify_changed(&mut tx, projector).await?;
     tx.commit().await?;
     tracing::info!(
@@ -103,6 +117,42 @@ pub async fn rebuild(
         events_applied: applied,
         checkpoint,
     })
+}
+
+/// Runs `swap` (renames and drop) under a savepoint. Readers lock the live
+/// tables in their own order, so dropping them can close a lock cycle with
+/// a read that Postgres would end by failing it (after `deadlock_timeout`).
+/// The swap gives way first instead: it waits at most [`SWAP_LOCK_TIMEOUT`]
+/// for each lock, rolls back to the savepoint, releasing what it took, and
+/// tries again.
+async fn swap_in(tx: &mut PgConnection, swap: &str) -> anyhow::Result<()> {
+    sqlx::Executor::execute(&mut *tx, SWAP_LOCK_TIMEOUT).await?;
+    let mut attempt = 1;
+    loop {
+        sqlx::Executor::execute(&mut *tx, "SAVEPOINT swap").await?;
+        match sqlx::Executor::execute(&mut *tx, swap).await {
+            Ok(_) => {
+                sqlx::Executor::execute(&mut *tx, "RELEASE SAVEPOINT swap").await?;
+                return Ok(());
+            }
+            Err(e) if is_lock_timeout(&e) && attempt < SWAP_ATTEMPTS => {
+                sqlx::Executor::execute(&mut *tx, "ROLLBACK TO SAVEPOINT swap").await?;
+                tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e).context("cannot swap in the rebuilt copy"),
+        }
+    }
+}
+
+/// Well below Postgres's default `deadlock_timeout` (1 s).
+const SWAP_LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '200ms'";
+const SWAP_ATTEMPTS: u64 = 50;
+
+fn is_lock_timeout(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "55P03")
 }
 
 /// One rebuild of a projection at a time: a session advisory lock held by

@@ -73,6 +73,19 @@ pub async fn ensure_schema(
         .bind(schema)
         .execute(&mut *tx)
         .await?;
+    // On a live store, let the projector's batch in flight finish and hold
+    // off the next: `CREATE INDEX IF NOT EXISTS` share-locks tables that a
+    // batch writes, and taking them in another order than it deadlocks.
+    let checkpoint = format!("{schema}.checkpoint");
+    let live: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(&checkpoint)
+        .fetch_one(&mut *tx)
+        .await?;
+    if live {
+        sqlx::query(&format!("LOCK TABLE {checkpoint} IN EXCLUSIVE MODE"))
+            .execute(&mut *tx)
+            .await?;
+    }
     let ddl = format!("{BOOKKEEPING}\n{}", projector.schema_sql()).replace("{schema}", schema);
     // A plain &str runs as a simple query: several statements at once.
     sqlx::Executor::execute(&mut *tx, ddl.as_str())

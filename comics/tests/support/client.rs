@@ -431,3 +431,42 @@ impl TestApp {
         }
     }
 }
+
+/// Page views and popularity (`api_views`, `rebuild_popularity`).
+impl TestApp {
+    /// `POST /api/v1/comics/{id}/views` as `token` (anonymous when `None`),
+    /// with an optional JSON body.
+    pub async fn view_comic(
+        &self,
+        token: Option<&str>,
+        comic_id: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let path = format!("/api/v1/comics/{comic_id}/views");
+        self.send(Method::POST, &path, token, body).await
+    }
+
+    /// Views `comic_id` (no body) and asserts 202.
+    pub async fn viewed(&self, token: Option<&str>, comic_id: &str) {
+        let r = self.view_comic(token, comic_id, None).await;
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap_or_default();
+        assert_eq!(status, 202, "view of {comic_id}: {body}");
+    }
+
+    /// `GET /api/v1/comics/{id}/stats`, after `consistency` if given.
+    pub async fn comic_stats(&self, comic_id: &str, consistency: Option<&str>) -> Response {
+        self.get_as(
+            &format!("/api/v1/comics/{comic_id}/stats"),
+            None,
+            consistency,
+        )
+        .await
+    }
+
+    /// `GET /api/v1/rankings/popular?{query}`, after `consistency` if given.
+    pub async fn popular(&self, query: &str, consistency: Option<&str>) -> Response {
+        let path = format!("/api/v1/rankings/popular?{query}");
+        self.get_as(&path, None, consistency).await
+    }
+}
