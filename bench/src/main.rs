@@ -1,0 +1,53 @@
+//! `comics-bench`: the load generators and the ceiling server that
+//! `bench/run.sh` drives. Every subcommand prints its results as
+//! machine-readable `name value` lines on stdout (progress goes to stderr).
+#![forbid(unsafe_code)]
+
+mod ceiling;
+mod client;
+mod lag;
+mod load;
+mod seed;
+mod stats;
+mod streams;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "comics-bench",
+    about = "Benchmarks of the comics backend (see bench/run.sh)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A minimal axum server answering every GET with a fixed JSON body of
+    /// `--size` bytes: the ceiling the read endpoints are compared with.
+    Ceiling(ceiling::Args),
+    /// Creates comics with a few ratings and views, and prints their ids.
+    Seed(seed::Args),
+    /// PUT ratings, each by one of `--users` user tokens, scores varying.
+    Ratings(load::RatingsArgs),
+    /// POST views, each from a distinct subject so that each one counts.
+    Views(load::ViewsArgs),
+    /// Command-to-visible lag of a comic's title under a write load.
+    Lag(lag::Args),
+    /// Deletes JetStream streams (a missing one is fine).
+    DropStreams(streams::Args),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Ceiling(args) => ceiling::run(args).await,
+        Command::Seed(args) => seed::run(args).await,
+        Command::Ratings(args) => load::ratings(args).await,
+        Command::Views(args) => load::views(args).await,
+        Command::Lag(args) => lag::run(args).await,
+        Command::DropStreams(args) => streams::run(args).await,
+    }
+}
