@@ -91,6 +91,15 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<ViewBody, Problem> {
         )
         .with_detail("expected Content-Type: application/json"));
     }
+    // serde also reads a struct from an array (`[null]`, `["<uuid>"]`): the
+    // body must be an object, as everywhere else.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') && serde_json::from_slice::<serde_json::Value>(body).is_ok() {
+        return Err(Problem::validation(vec![FieldProblem {
+            field: "body".into(),
+            message: "must be a JSON object".into(),
+        }]));
+    }
     serde_json::from_slice(body).map_err(|e| match e.classify() {
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
             Problem::bad_request(e.to_string())
@@ -102,16 +111,21 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<ViewBody, Problem> {
     })
 }
 
-/// Who is viewing: the token's subject, else the client address.
+/// Who is viewing: the token's subject, else the client address. The key
+/// goes into a NATS header, so a subject that is not short printable ASCII
+/// is keyed by its UUIDv5 instead (never by dropping characters, which gave
+/// "josé", "jo s" and "jos" one key).
 fn viewer(user: &MaybeUser, addr: SocketAddr) -> String {
-    let key = match &user.0 {
-        Some(u) => format!("u:{}", u.sub),
+    match &user.0 {
+        Some(u) if u.sub.len() <= 200 && u.sub.bytes().all(|b| b.is_ascii_graphic()) => {
+            format!("u:{}", u.sub)
+        }
+        Some(u) => format!(
+            "u5:{}",
+            Uuid::new_v5(&Uuid::NAMESPACE_OID, u.sub.as_bytes())
+        ),
         None => format!("a:{}", addr.ip()),
-    };
-    key.chars()
-        .filter(|c| c.is_ascii_graphic())
-        .take(200)
-        .collect()
+    }
 }
 
 #[tracing::instrument(skip_all, fields(comic_id = %comic_id))]
