@@ -97,6 +97,7 @@ impl TestEnv {
     pub async fn cleanup(self) {
         let js = async_nats::jetstream::new(self.nats().await);
         let _ = js.delete_stream(self.names().stream()).await;
+        let _ = js.delete_stream(self.names().views_stream()).await;
         drop_database(&self.database).await;
     }
 }
@@ -140,10 +141,7 @@ async fn sweep() {
             .filter_map(|n| async { n.ok() })
             .collect()
             .await;
-        for stream in streams
-            .iter()
-            .filter(|s| old(s, "CT__", '_').then_some(()).is_some() || old(s, "CT_", '_'))
-        {
+        for stream in streams.iter().filter(|s| old(s, "CT_", '_')) {
             let _ = js.delete_stream(stream).await;
         }
     }

@@ -114,6 +114,9 @@ async fn delete(
         None,
     )
     .await?;
+    if let Some(views) = &state.views {
+        views.forget(id);
+    }
     tracing::info!("comic deleted");
     Ok(no_content(&token(id, done.version)))
 }

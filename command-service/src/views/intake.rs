@@ -48,6 +48,12 @@ impl ViewIntake {
             .is_some_and(|seen| seen.elapsed() < LIVE_FOR)
     }
 
+    /// Forgets that a comic was live (it was deleted through this process).
+    pub fn forget(&self, comic_id: Uuid) {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.remove(&comic_id);
+    }
+
     fn remember(&self, comic_id: Uuid) {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         if live.len() > 100_000 {

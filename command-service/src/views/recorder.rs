@@ -66,8 +66,12 @@ impl ViewRecorder {
     }
 
     async fn consume(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let (consumer, mut expected) = self.consumer().await?;
+        let (consumer, start) = self.consumer().await?;
         let mut messages = consumer.messages().await?;
+        // The first delivery may be past `start` when older views expired
+        // from the stream (or it was purged): that is where delivery begins.
+        // Later, any jump is a redelivery out of turn.
+        let mut expected: Option<u64> = None;
         loop {
             let first = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(()),
@@ -84,14 +88,15 @@ impl ViewRecorder {
             for message in &batch {
                 let info = message.info().map_err(|e| anyhow::anyhow!("{e}"))?;
                 let seq = info.stream_sequence;
-                if seq < expected {
+                let want = expected.unwrap_or(seq.max(start));
+                if seq < want {
                     continue;
                 }
                 anyhow::ensure!(
-                    seq == expected,
-                    "views delivered out of turn (expected {expected}, got {seq})"
+                    seq == want,
+                    "views delivered out of turn (expected {want}, got {seq})"
                 );
-                expected += 1;
+                expected = Some(seq + 1);
                 let Some(comic_id) = message
                     .subject
                     .rsplit('.')
