@@ -1,25 +1,6 @@
 -- The catalog query store. `{schema}` is the projection's schema: `catalog`
 -- when live, another name while a rebuild fills a fresh copy.
-CREATE SCHEMA IF NOT EXISTS {schema};
-
--- Where this projection is in the JetStream stream (stream sequence).
-CREATE TABLE IF NOT EXISTS {schema}.checkpoint
-(
-    id              int         PRIMARY KEY DEFAULT 1 CHECK (id = 1),
-    stream_sequence bigint      NOT NULL DEFAULT 0,
-    updated_at      timestamptz NOT NULL DEFAULT now()
-);
-INSERT INTO {schema}.checkpoint (id) VALUES (1) ON CONFLICT DO NOTHING;
-
--- The last applied sequence of every aggregate this projection follows:
--- the idempotency guard, and what a consistency token waits on.
-CREATE TABLE IF NOT EXISTS {schema}.applied
-(
-    aggregate_type text   NOT NULL,
-    aggregate_id   text   NOT NULL,
-    sequence       bigint NOT NULL,
-    PRIMARY KEY (aggregate_type, aggregate_id)
-);
+-- (checkpoint and applied: see ../bookkeeping.sql)
 
 CREATE TABLE IF NOT EXISTS {schema}.comics
 (

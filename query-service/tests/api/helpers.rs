@@ -24,23 +24,7 @@ const BOOKMARKS_SCHEMA: &str = include_str!("../../../projections/src/bookmarks/
 const POPULARITY_SCHEMA: &str = include_str!("../../../projections/src/popularity/schema.sql");
 /// What the projector runtime adds to every query store
 /// (`projections/src/runtime.rs`, `BOOKKEEPING`).
-const BOOKKEEPING: &str = "
-CREATE SCHEMA IF NOT EXISTS {schema};
-CREATE TABLE IF NOT EXISTS {schema}.checkpoint
-(
-    id              int         PRIMARY KEY DEFAULT 1 CHECK (id = 1),
-    stream_sequence bigint      NOT NULL DEFAULT 0,
-    updated_at      timestamptz NOT NULL DEFAULT now()
-);
-INSERT INTO {schema}.checkpoint (id) VALUES (1) ON CONFLICT DO NOTHING;
-CREATE TABLE IF NOT EXISTS {schema}.applied
-(
-    aggregate_type text   NOT NULL,
-    aggregate_id   text   NOT NULL,
-    sequence       bigint NOT NULL,
-    PRIMARY KEY (aggregate_type, aggregate_id)
-);
-";
+const BOOKKEEPING: &str = include_str!("../../../projections/src/bookkeeping.sql");
 const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const JWT_SECRET: &str = "query-service-test-secret";
 
