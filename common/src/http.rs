@@ -50,6 +50,20 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     }
 }
 
+/// Whether `Content-Type` is JSON (`application/json` or `application/*+json`,
+/// any case, any parameters).
+pub fn is_json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+}
+
 /// A JSON body: malformed → 400, breaks the schema (unknown field, wrong
 /// type) → 422, wrong media type → 415, too large → 413.
 pub struct JsonBody<T>(pub T);
@@ -62,16 +76,7 @@ where
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
-        let is_json = req
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|mime| {
-                let mime = mime.trim().to_ascii_lowercase();
-                mime == "application/json"
-                    || (mime.starts_with("application/") && mime.ends_with("+json"))
-            });
+        let is_json = is_json_content_type(req.headers());
         if !is_json {
             return Err(json_problem(JsonRejection::MissingJsonContentType(
                 Default::default(),
