@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::PgExecutor;
+use sqlx::{PgExecutor, PgPool};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
@@ -88,33 +88,48 @@ impl From<Row> for (CommitCursor, EventRecord) {
 }
 
 /// The next committed events after `after`, in commit order, never skipping
-/// one: only transactions older than every transaction still running are
-/// read, so no earlier event can become visible later (DESIGN.md invariant 1).
+/// one (DESIGN.md invariant 1): only events of transactions below
+/// [`release_bound`] are read, and every event-writing transaction below it has
+/// ended, so no earlier event can become visible later.
 /// `types` limits the aggregate types read (all when empty).
-pub async fn read_committed_after<'e>(
-    db: impl PgExecutor<'e>,
+pub async fn read_committed_after(
+    db: &PgPool,
     after: CommitCursor,
     types: &[&str],
     limit: i64,
 ) -> sqlx::Result<Vec<(CommitCursor, EventRecord)>> {
+    // Two statements, in this order: the bound must come from a snapshot
+    // taken before the one the events are read with.
+    let bound = release_bound(db).await?;
     let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT tx_id::text::bigint AS tx_id, position, aggregate_type, aggregate_id, sequence, \
                 event_type, event_version, payload, metadata, recorded_at \
          FROM events \
          WHERE (tx_id, position) > ($1::text::xid8, $2) \
-           AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-           AND (cardinality($3::text[]) = 0 OR aggregate_type = ANY($3)) \
+           AND tx_id < $3::text::xid8 \
+           AND (cardinality($4::text[]) = 0 OR aggregate_type = ANY($4)) \
          ORDER BY tx_id, position \
-         LIMIT $4",
+         LIMIT $5",
     )
     .bind(after.tx_id.to_string())
     .bind(after.position)
+    .bind(bound.to_string())
     .bind(&types)
     .bind(limit)
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// The transaction id below which every transaction that writes events has
+/// ended (`events_release_bound()`, migrations/): unlike the snapshot xmin,
+/// transactions that write no events — a projector's batch, a report, other
+/// databases' work — do not hold it back.
+pub async fn release_bound<'e>(db: impl PgExecutor<'e>) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT events_release_bound()::text::bigint")
+        .fetch_one(db)
+        .await
 }
 
 /// Whether any event after `after` exists, visible or not yet releasable.

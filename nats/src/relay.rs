@@ -1,9 +1,9 @@
 //! The relay: tails the event table in commit order and publishes every event
 //! to `<PREFIX>_EVENTS`, pipelined, without loss, gap, reorder or duplicate.
 //!
-//! - Order and gaps: events are read by `(tx_id, position)` below the
-//!   snapshot xmin ([`read_committed_after`]), so no earlier event can appear
-//!   after a later one has been read.
+//! - Order and gaps: events are read by `(tx_id, position)` below the oldest
+//!   transaction still writing events ([`read_committed_after`]), so no
+//!   earlier event can appear after a later one has been read.
 //! - Duplicates: every publish names the stream sequence it expects to follow
 //!   (`Nats-Expected-Last-Sequence`) and its `Nats-Msg-Id`. The cursor of
 //!   record is the last message in the stream itself (its `Comics-Tx-Id` and

@@ -1,0 +1,64 @@
+-- A finer guard for the relay than the snapshot xmin, which any open
+-- transaction in the cluster holds back (a projector's batch, a long report,
+-- another database's work). Only transactions that write events can commit an
+-- event that sorts before one already visible, so only they need to hold the
+-- relay back.
+--
+-- The rule that makes them recognisable: a transaction's INSERT INTO events is
+-- its first write. Its RowExclusiveLock on `events` is then taken before it
+-- has a transaction id, and held until it ends. The trigger below enforces the
+-- rule.
+
+CREATE OR REPLACE FUNCTION events_first_write() RETURNS trigger
+    LANGUAGE plpgsql AS
+$$
+BEGIN
+    IF pg_current_xact_id_if_assigned() IS NOT NULL
+       AND current_setting('comics.events_writer', true) IS DISTINCT FROM 'on' THEN
+        RAISE EXCEPTION 'a transaction that appends events must append them before any other write'
+            USING HINT = 'the relay releases events by the ids of transactions writing them (see events_release_bound)';
+    END IF;
+    PERFORM set_config('comics.events_writer', 'on', true);
+    RETURN NULL;
+END;
+$$;
+
+DROP TRIGGER IF EXISTS events_first_write ON events;
+CREATE TRIGGER events_first_write
+    BEFORE INSERT ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION events_first_write();
+
+-- Every event whose tx_id is below the returned bound, and whose transaction
+-- committed, is visible to the statement calling this: the bound is the
+-- statement snapshot's xmax, lowered to every transaction in progress at
+-- that snapshot unless it is seen, still running, without a write lock on
+-- `events` (by the rule above it can then never write one). A transaction
+-- that ended after the snapshot was taken is not seen running, so it holds
+-- the bound until the next read.
+CREATE OR REPLACE FUNCTION events_release_bound() RETURNS xid8
+    LANGUAGE sql VOLATILE AS
+$$
+    WITH snap AS MATERIALIZED (
+        SELECT pg_current_snapshot() AS s
+    ),
+    locks AS MATERIALIZED (
+        SELECT locktype, virtualtransaction, transactionid, relation, mode, granted
+        FROM pg_locks
+    ),
+    harmless AS (
+        SELECT own.transactionid::text::bigint AS xid32
+        FROM locks own
+        WHERE own.locktype = 'transactionid' AND own.mode = 'ExclusiveLock' AND own.granted
+          AND NOT EXISTS (
+              SELECT 1 FROM locks w
+              WHERE w.virtualtransaction = own.virtualtransaction
+                AND w.locktype = 'relation'
+                AND w.relation = 'events'::regclass
+                AND w.mode = 'RowExclusiveLock')
+    )
+    SELECT LEAST(
+        pg_snapshot_xmax(s),
+        (SELECT min(x) FROM pg_snapshot_xip(s) AS x
+         WHERE (x::text::bigint % 4294967296) NOT IN (SELECT xid32 FROM harmless)))
+    FROM snap
+$$;
