@@ -4,26 +4,120 @@
 //! this returns the new version, which the API answers with.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use comics_domain::{Chapter, Comic, Library, Popularity, Rating};
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateError, EventStore};
+use cqrs_es::persist::{
+    EventStoreAggregateContext, PersistedEventRepository, PersistedEventStore,
+};
+use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore};
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 
 use crate::services::{ChapterFacts, ComicFacts};
 
-pub type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
-
 const ATTEMPTS: u32 = 5;
+/// How many aggregates of one type a process keeps in memory.
+const CACHED: usize = 50_000;
+
+/// An aggregate's event store with an in-memory copy of the aggregates it
+/// loaded: loading reads only the events after the copy's sequence, so a
+/// long-lived aggregate (a comic edited for years, a hot comic's views) costs
+/// what changed since, not its whole history. The event store stays the
+/// only truth: a copy is never used without catching up first, and a copy
+/// that is missing or evicted is rebuilt from the events.
+pub struct Store<A: Aggregate> {
+    events: PersistedEventStore<PostgresEventRepository, A>,
+    repo: PostgresEventRepository,
+    cache: Mutex<HashMap<String, (A, usize)>>,
+}
+
+impl<A: Aggregate + Clone> Store<A> {
+    pub fn new(pool: &PgPool) -> Self {
+        Self {
+            events: PersistedEventStore::new_event_store(PostgresEventRepository::new(
+                pool.clone(),
+            )),
+            repo: PostgresEventRepository::new(pool.clone()),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached(&self, id: &str) -> Option<(A, usize)> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.get(id).cloned()
+    }
+
+    fn keep(&self, id: &str, aggregate: A, sequence: usize) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= CACHED && !cache.contains_key(id) {
+            // Evict about half, in no particular order: cheap, and a copy
+            // is only ever a head start.
+            let mut n = 0usize;
+            cache.retain(|_, _| {
+                n += 1;
+                n % 2 == 0
+            });
+        }
+        match cache.get(id) {
+            Some((_, have)) if *have >= sequence => {}
+            _ => {
+                cache.insert(id.to_string(), (aggregate, sequence));
+            }
+        }
+    }
+
+    /// The aggregate as of its last committed event.
+    pub async fn load_aggregate(
+        &self,
+        id: &str,
+    ) -> Result<EventStoreAggregateContext<A>, AggregateError<A::Error>> {
+        let (mut aggregate, mut sequence) = self.cached(id).unwrap_or_default();
+        let newer = self.repo.get_last_events::<A>(id, sequence).await?;
+        let caught_up = !newer.is_empty();
+        for serialized in newer {
+            let envelope: EventEnvelope<A> = serialized.try_into()?;
+            sequence = envelope.sequence;
+            aggregate.apply(envelope.payload);
+        }
+        if caught_up {
+            self.keep(id, aggregate.clone(), sequence);
+        }
+        Ok(EventStoreAggregateContext {
+            aggregate_id: id.to_string(),
+            aggregate,
+            current_sequence: sequence,
+            current_snapshot: None,
+        })
+    }
+
+    /// Appends `events` after `context`'s sequence (a conflict if another
+    /// writer got there first).
+    pub async fn commit(
+        &self,
+        events: Vec<A::Event>,
+        context: EventStoreAggregateContext<A>,
+        metadata: HashMap<String, String>,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        let id = context.aggregate_id.clone();
+        let mut after = context.aggregate.clone();
+        let committed = self.events.commit(events, context, metadata).await?;
+        if let Some(last) = committed.last().map(|e| e.sequence) {
+            for envelope in &committed {
+                after.apply(envelope.payload.clone());
+            }
+            self.keep(&id, after, last);
+        }
+        Ok(committed)
+    }
+}
 
 /// The event stores and the services each aggregate decides with.
 pub struct Stores {
-    pub comics: Store<Comic>,
-    pub chapters: Store<Chapter>,
+    pub comics: Arc<Store<Comic>>,
+    pub chapters: Arc<Store<Chapter>>,
     pub ratings: Store<Rating>,
     pub libraries: Store<Library>,
     pub popularity: Store<Popularity>,
@@ -33,22 +127,26 @@ pub struct Stores {
     pub library_services: <Library as Aggregate>::Services,
 }
 
-fn store<A: Aggregate>(pool: &PgPool) -> Store<A> {
-    PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()))
+fn store<A: Aggregate + Clone>(pool: &PgPool) -> Store<A> {
+    Store::new(pool)
 }
 
 impl Stores {
     pub fn new(pool: PgPool) -> Self {
+        // One copy of each comic and chapter for the commands and for the
+        // questions other aggregates ask about them.
+        let comics = Arc::new(store(&pool));
+        let chapters = Arc::new(store(&pool));
         Self {
-            comics: store(&pool),
-            chapters: store(&pool),
             ratings: store(&pool),
             libraries: store(&pool),
             popularity: store(&pool),
-            comic_services: Arc::new(ChapterFacts(store(&pool))),
-            chapter_services: Arc::new(ComicFacts(store(&pool))),
-            rating_services: Arc::new(ComicFacts(store(&pool))),
-            library_services: Arc::new(ComicFacts(store(&pool))),
+            comic_services: Arc::new(ChapterFacts(chapters.clone())),
+            chapter_services: Arc::new(ComicFacts(comics.clone())),
+            rating_services: Arc::new(ComicFacts(comics.clone())),
+            library_services: Arc::new(ComicFacts(comics.clone())),
+            comics,
+            chapters,
         }
     }
 }
@@ -78,7 +176,7 @@ impl<E: std::error::Error> From<AggregateError<E>> for Refused<E> {
 }
 
 /// Loads the current state of an aggregate and its version.
-pub async fn load<A: Aggregate>(
+pub async fn load<A: Aggregate + Clone>(
     store: &Store<A>,
     id: &str,
 ) -> Result<(A, i64), AggregateError<A::Error>> {
@@ -86,7 +184,7 @@ pub async fn load<A: Aggregate>(
     Ok((context.aggregate, context.current_sequence as i64))
 }
 
-pub async fn execute<A: Aggregate>(
+pub async fn execute<A: Aggregate + Clone>(
     store: &Store<A>,
     services: &A::Services,
     id: &str,

@@ -1,6 +1,8 @@
 //! The facts aggregates ask about each other, read from the event store
 //! itself (strongly consistent), never from a projection.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use comics_domain::values::{ChapterNumber, Language};
 use comics_domain::{
@@ -11,7 +13,7 @@ use uuid::Uuid;
 use crate::bus::{load, Store};
 
 /// Answers the Comic aggregate's questions about chapters.
-pub struct ChapterFacts(pub Store<Chapter>);
+pub struct ChapterFacts(pub Arc<Store<Chapter>>);
 
 #[async_trait]
 impl ComicServices for ChapterFacts {
@@ -30,7 +32,7 @@ impl ComicServices for ChapterFacts {
 
 /// Answers the Chapter, Rating and Library aggregates' question: is the
 /// comic there (created, not deleted)?
-pub struct ComicFacts(pub Store<Comic>);
+pub struct ComicFacts(pub Arc<Store<Comic>>);
 
 impl ComicFacts {
     async fn is_live(&self, comic_id: Uuid) -> Result<bool, String> {
