@@ -10,13 +10,14 @@ use std::time::Duration;
 use comics_domain::{Chapter, Comic, Library, Popularity, Rating};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{
-    EventStoreAggregateContext, PersistedEventRepository, PersistedEventStore,
+    EventStoreAggregateContext, PersistedEventRepository, PersistedEventStore, SerializedEvent,
 };
-use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore};
+use cqrs_es::{Aggregate, AggregateError, DomainEvent, EventEnvelope, EventStore};
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 
-use crate::services::{ChapterFacts, ComicFacts};
+use crate::group::GroupCommit;
+use crate::services::{ChapterFacts, ComicFacts, RoundFacts};
 
 const ATTEMPTS: u32 = 5;
 /// How many aggregates of one type a process keeps in memory.
@@ -31,6 +32,7 @@ const CACHED: usize = 50_000;
 pub struct Store<A: Aggregate> {
     events: PersistedEventStore<PostgresEventRepository, A>,
     repo: PostgresEventRepository,
+    pool: PgPool,
     cache: Mutex<HashMap<String, (A, usize)>>,
 }
 
@@ -41,6 +43,7 @@ impl<A: Aggregate + Clone> Store<A> {
                 pool.clone(),
             )),
             repo: PostgresEventRepository::new(pool.clone()),
+            pool: pool.clone(),
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -93,6 +96,124 @@ impl<A: Aggregate + Clone> Store<A> {
         })
     }
 
+    /// Loads several aggregates with one query, in the order of `ids`.
+    pub async fn load_many(
+        &self,
+        ids: &[&str],
+    ) -> Result<Vec<EventStoreAggregateContext<A>>, AggregateError<A::Error>> {
+        let mut loaded: Vec<(A, usize)> = ids
+            .iter()
+            .map(|id| self.cached(id).unwrap_or_default())
+            .collect();
+        let after: Vec<i64> = loaded.iter().map(|(_, seq)| *seq as i64).collect();
+        let rows: Vec<EventRow> = sqlx::query_as(
+            // LATERAL: one index lookup per aggregate, whatever the generic
+            // plan would guess of the arrays' length (a join may scan every
+            // event of the type).
+            "SELECT w.i, e.sequence, e.event_type, e.event_version, e.payload, e.metadata \
+             FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS w(id, after, i) \
+             CROSS JOIN LATERAL ( \
+                 SELECT sequence, event_type, event_version, payload, metadata FROM events \
+                 WHERE aggregate_type = $1 AND aggregate_id = w.id AND sequence > w.after \
+                 ORDER BY sequence) e \
+             ORDER BY w.i, e.sequence",
+        )
+        .bind(A::TYPE)
+        .bind(ids)
+        .bind(&after)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| AggregateError::DatabaseConnectionError(Box::new(e)))?;
+        let mut moved = vec![false; ids.len()];
+        for row in rows {
+            let i = (row.i - 1) as usize;
+            let serialized = SerializedEvent::new(
+                ids[i].to_string(),
+                row.sequence as usize,
+                A::TYPE.to_string(),
+                row.event_type,
+                row.event_version,
+                row.payload,
+                row.metadata,
+            );
+            let envelope: EventEnvelope<A> = serialized.try_into()?;
+            loaded[i].1 = envelope.sequence;
+            loaded[i].0.apply(envelope.payload);
+            moved[i] = true;
+        }
+        Ok(ids
+            .iter()
+            .zip(loaded)
+            .zip(moved)
+            .map(|((id, (aggregate, sequence)), moved)| {
+                if moved {
+                    self.keep(id, aggregate.clone(), sequence);
+                }
+                EventStoreAggregateContext {
+                    aggregate_id: id.to_string(),
+                    aggregate,
+                    current_sequence: sequence,
+                    current_snapshot: None,
+                }
+            })
+            .collect())
+    }
+
+    /// Appends the events of several aggregates in one statement: all or
+    /// none. A conflict if another writer appended to any of them first.
+    pub async fn append_many(
+        &self,
+        appends: Vec<(
+            EventStoreAggregateContext<A>,
+            Vec<A::Event>,
+            HashMap<String, String>,
+        )>,
+    ) -> Result<(), AggregateError<A::Error>> {
+        let mut cols = AppendColumns::default();
+        let mut after = Vec::with_capacity(appends.len());
+        for (context, events, metadata) in appends {
+            let metadata = serde_json::to_value(&metadata)?;
+            let mut aggregate = context.aggregate;
+            let mut sequence = context.current_sequence;
+            for event in events {
+                sequence += 1;
+                cols.ids.push(context.aggregate_id.clone());
+                cols.sequences.push(sequence as i64);
+                cols.types.push(event.event_type());
+                cols.versions.push(event.event_version());
+                cols.payloads.push(serde_json::to_value(&event)?);
+                cols.metadata.push(metadata.clone());
+                aggregate.apply(event);
+            }
+            after.push((context.aggregate_id, aggregate, sequence));
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+             SELECT $1, * FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::json[], $7::json[])",
+        )
+        .bind(A::TYPE)
+        .bind(&cols.ids)
+        .bind(&cols.sequences)
+        .bind(&cols.types)
+        .bind(&cols.versions)
+        .bind(&cols.payloads)
+        .bind(&cols.metadata)
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => {
+                for (id, aggregate, sequence) in after {
+                    self.keep(&id, aggregate, sequence);
+                }
+                Ok(())
+            }
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
+                Err(AggregateError::AggregateConflict)
+            }
+            Err(e) => Err(AggregateError::DatabaseConnectionError(Box::new(e))),
+        }
+    }
+
     /// Appends `events` after `context`'s sequence (a conflict if another
     /// writer got there first).
     pub async fn commit(
@@ -114,11 +235,33 @@ impl<A: Aggregate + Clone> Store<A> {
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    i: i64,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: serde_json::Value,
+    metadata: serde_json::Value,
+}
+
+#[derive(Default)]
+struct AppendColumns {
+    ids: Vec<String>,
+    sequences: Vec<i64>,
+    types: Vec<String>,
+    versions: Vec<String>,
+    payloads: Vec<serde_json::Value>,
+    metadata: Vec<serde_json::Value>,
+}
+
 /// The event stores and the services each aggregate decides with.
 pub struct Stores {
     pub comics: Arc<Store<Comic>>,
     pub chapters: Arc<Store<Chapter>>,
-    pub ratings: Store<Rating>,
+    pub ratings: Arc<Store<Rating>>,
+    /// Rating commands, committed in groups.
+    pub rating_commits: GroupCommit<Rating>,
     pub libraries: Store<Library>,
     pub popularity: Store<Popularity>,
     pub comic_services: <Comic as Aggregate>::Services,
@@ -137,13 +280,20 @@ impl Stores {
         // questions other aggregates ask about them.
         let comics = Arc::new(store(&pool));
         let chapters = Arc::new(store(&pool));
+        let facts = Arc::new(ComicFacts(comics.clone()));
+        let ratings = Arc::new(store(&pool));
+        let round_facts = facts.clone();
+        let rating_commits = GroupCommit::start(ratings.clone(), move || {
+            Arc::new(RoundFacts::new(round_facts.clone())) as <Rating as Aggregate>::Services
+        });
         Self {
-            ratings: store(&pool),
+            ratings,
+            rating_commits,
             libraries: store(&pool),
             popularity: store(&pool),
             comic_services: Arc::new(ChapterFacts(chapters.clone())),
             chapter_services: Arc::new(ComicFacts(comics.clone())),
-            rating_services: Arc::new(ComicFacts(comics.clone())),
+            rating_services: facts,
             library_services: Arc::new(ComicFacts(comics.clone())),
             comics,
             chapters,

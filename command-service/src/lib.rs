@@ -9,6 +9,7 @@ mod chapters;
 mod comics;
 mod error;
 mod fields;
+mod group;
 mod library;
 mod locks;
 mod ratings;

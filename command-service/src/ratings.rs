@@ -16,7 +16,6 @@ use comics_domain::{aggregate_types, rating_id, RatingCommand};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::bus::execute;
 use crate::response::{metadata, no_content, ok};
 use crate::CommandState;
 
@@ -58,15 +57,10 @@ async fn rate(
     };
     let s = &state.stores;
     let meta = metadata(&user, &request);
-    let done = execute(
-        &s.ratings,
-        &s.rating_services,
-        &id.to_string(),
-        command,
-        &meta,
-        None,
-    )
-    .await?;
+    let done = s
+        .rating_commits
+        .execute(id.to_string(), command, meta)
+        .await?;
     Ok(ok(id, done.version, &token(id, done.version)))
 }
 
@@ -80,14 +74,9 @@ async fn unrate(
     let id = rating_id(comic_id, &user.sub);
     let s = &state.stores;
     let meta = metadata(&user, &request);
-    let done = execute(
-        &s.ratings,
-        &s.rating_services,
-        &id.to_string(),
-        RatingCommand::Unrate,
-        &meta,
-        None,
-    )
-    .await?;
+    let done = s
+        .rating_commits
+        .execute(id.to_string(), RatingCommand::Unrate, meta)
+        .await?;
     Ok(no_content(&token(id, done.version)))
 }

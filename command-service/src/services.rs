@@ -1,7 +1,8 @@
 //! The facts aggregates ask about each other, read from the event store
 //! itself (strongly consistent), never from a projection.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use comics_domain::values::{ChapterNumber, Language};
@@ -55,3 +56,45 @@ macro_rules! comic_is_live {
 }
 
 comic_is_live!(ChapterServices, RatingServices, LibraryServices);
+
+/// [`ComicFacts`] for one round of a group commit: each comic is asked about
+/// once per round.
+pub struct RoundFacts {
+    comics: Arc<ComicFacts>,
+    known: Mutex<HashMap<Uuid, bool>>,
+}
+
+impl RoundFacts {
+    pub fn new(comics: Arc<ComicFacts>) -> Self {
+        Self {
+            comics,
+            known: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn is_live(&self, comic_id: Uuid) -> Result<bool, String> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner()).get(&comic_id).copied();
+        if let Some(live) = known {
+            return Ok(live);
+        }
+        let live = self.comics.is_live(comic_id).await?;
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(comic_id, live);
+        Ok(live)
+    }
+}
+
+macro_rules! round_comic_is_live {
+    ($($trait:ident),+) => {$(
+        #[async_trait]
+        impl $trait for RoundFacts {
+            async fn comic_is_live(&self, comic_id: Uuid) -> Result<bool, String> {
+                self.is_live(comic_id).await
+            }
+        }
+    )+};
+}
+
+round_comic_is_live!(RatingServices, LibraryServices);

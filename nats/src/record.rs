@@ -134,13 +134,17 @@ pub async fn release_bound<'e>(db: impl PgExecutor<'e>) -> sqlx::Result<i64> {
 
 /// Whether any event after `after` exists, visible or not yet releasable.
 pub async fn any_after<'e>(db: impl PgExecutor<'e>, after: CommitCursor) -> sqlx::Result<bool> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1::text::xid8, $2))",
+    // `ORDER BY … LIMIT 1` rather than `EXISTS`: its generic plan walks the
+    // commit-order index, where `EXISTS` plans as a scan of the whole table.
+    let next: Option<i64> = sqlx::query_scalar(
+        "SELECT position FROM events WHERE (tx_id, position) > ($1::text::xid8, $2) \
+         ORDER BY tx_id, position LIMIT 1",
     )
     .bind(after.tx_id.to_string())
     .bind(after.position)
-    .fetch_one(db)
-    .await
+    .fetch_optional(db)
+    .await?;
+    Ok(next.is_some())
 }
 
 #[cfg(test)]

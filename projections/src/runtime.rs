@@ -212,9 +212,11 @@ async fn applied_of<'a>(
         .map(|e| (e.aggregate_type.as_str(), e.aggregate_id.as_str()))
         .unzip();
     let rows: Vec<(String, String, i64)> = sqlx::query_as(&format!(
+        // LATERAL: one index lookup per aggregate, never a scan of the table.
         "SELECT DISTINCT a.aggregate_type, a.aggregate_id, a.sequence \
          FROM unnest($1::text[], $2::text[]) AS w(aggregate_type, aggregate_id) \
-         JOIN {schema}.applied a USING (aggregate_type, aggregate_id)"
+         CROSS JOIN LATERAL (SELECT * FROM {schema}.applied x \
+             WHERE x.aggregate_type = w.aggregate_type AND x.aggregate_id = w.aggregate_id) a"
     ))
     .bind(&kinds)
     .bind(&ids)

@@ -1,0 +1,214 @@
+//! Group commit: commands for many small aggregates (one user's rating of
+//! one comic, one user's library) arriving together are loaded with one
+//! query and appended with one statement, instead of a load and a
+//! transaction each. Each command is still decided alone by its aggregate,
+//! against its current state; only the round trips are shared.
+//!
+//! A round holds at most one command per aggregate (a second one waits for
+//! the next round, so it sees the first one's events). The append is a single
+//! `INSERT`, atomic on its own: if another process appended to one of the
+//! aggregates meanwhile, the whole statement fails on the event key and every
+//! command of the round is executed again alone ([`execute`]), which retries
+//! conflicts as any command does. Nothing is answered before its events are
+//! committed.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, AggregateError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::bus::{execute, Committed, Refused, Store};
+
+/// The most commands decided and appended together.
+const ROUND: usize = 256;
+/// Commands waiting beyond this make callers wait for room.
+const QUEUE: usize = 4096;
+
+type Reply<A> = oneshot::Sender<Result<Committed, Refused<<A as Aggregate>::Error>>>;
+
+struct Job<A: Aggregate> {
+    id: String,
+    command: A::Command,
+    metadata: HashMap<String, String>,
+    reply: Reply<A>,
+}
+
+/// The front of one aggregate type's group committer.
+pub struct GroupCommit<A: Aggregate> {
+    queue: mpsc::Sender<Job<A>>,
+}
+
+impl<A> GroupCommit<A>
+where
+    A: Aggregate + Clone + 'static,
+    A::Command: Clone + Send + 'static,
+    A::Error: Send,
+    A::Services: Send + Sync + 'static,
+{
+    /// Starts the committer; `services` gives the services a round decides
+    /// with (one value per round, so it may remember answers within it).
+    pub fn start(
+        store: Arc<Store<A>>,
+        services: impl Fn() -> A::Services + Send + Sync + 'static,
+    ) -> Self {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        tokio::spawn(run(store, services, jobs));
+        Self { queue }
+    }
+
+    /// Decides `command` against aggregate `id` and appends its events.
+    pub async fn execute(
+        &self,
+        id: String,
+        command: A::Command,
+        metadata: HashMap<String, String>,
+    ) -> Result<Committed, Refused<A::Error>> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            id,
+            command,
+            metadata,
+            reply,
+        };
+        if self.queue.send(job).await.is_err() {
+            return Err(stopped());
+        }
+        answer.await.unwrap_or_else(|_| Err(stopped()))
+    }
+}
+
+fn stopped<E: std::error::Error>() -> Refused<E> {
+    Refused::Aggregate(AggregateError::UnexpectedError(
+        "the group committer stopped".into(),
+    ))
+}
+
+async fn run<A>(
+    store: Arc<Store<A>>,
+    services: impl Fn() -> A::Services + Send + Sync + 'static,
+    mut jobs: mpsc::Receiver<Job<A>>,
+) where
+    A: Aggregate + Clone + 'static,
+    A::Command: Clone + Send + 'static,
+    A::Error: Send,
+{
+    let mut waiting: VecDeque<Job<A>> = VecDeque::new();
+    loop {
+        if waiting.is_empty() {
+            match jobs.recv().await {
+                Some(job) => waiting.push_back(job),
+                None => return,
+            }
+        }
+        while waiting.len() < ROUND {
+            match jobs.try_recv() {
+                Ok(job) => waiting.push_back(job),
+                Err(_) => break,
+            }
+        }
+        // One command per aggregate; later ones keep their order for the next round.
+        let mut round = Vec::with_capacity(waiting.len().min(ROUND));
+        let mut ids = HashSet::new();
+        let mut rest = VecDeque::new();
+        while let Some(job) = waiting.pop_front() {
+            if round.len() < ROUND && ids.insert(job.id.clone()) {
+                round.push(job);
+            } else {
+                rest.push_back(job);
+            }
+        }
+        waiting = rest;
+        commit_round(&store, &services(), round).await;
+    }
+}
+
+async fn commit_round<A>(store: &Arc<Store<A>>, services: &A::Services, round: Vec<Job<A>>)
+where
+    A: Aggregate + Clone + 'static,
+    A::Command: Clone + Send + 'static,
+    A::Error: Send,
+{
+    let ids: Vec<&str> = round.iter().map(|j| j.id.as_str()).collect();
+    let contexts = match store.load_many(&ids).await {
+        Ok(c) => c,
+        Err(e) => {
+            let message = e.to_string();
+            for job in round {
+                let _ = job.reply.send(Err(Refused::Aggregate(
+                    AggregateError::UnexpectedError(message.clone().into()),
+                )));
+            }
+            return;
+        }
+    };
+    let mut appends = Vec::new();
+    let mut pending = Vec::new();
+    for (job, mut context) in round.into_iter().zip(contexts) {
+        let sink = EventSink::<A>::default();
+        let decided = context
+            .aggregate
+            .handle(job.command.clone(), services, &sink)
+            .await;
+        let current = context.current_sequence as i64;
+        match decided {
+            Err(e) => {
+                let _ = job.reply.send(Err(AggregateError::UserError(e).into()));
+            }
+            Ok(()) => {
+                let events = sink.collect().await;
+                if events.is_empty() {
+                    let _ = job.reply.send(Ok(Committed {
+                        version: current,
+                        changed: false,
+                    }));
+                } else {
+                    let version = current + events.len() as i64;
+                    appends.push((context, events, job.metadata.clone()));
+                    pending.push((job, version));
+                }
+            }
+        }
+    }
+    if appends.is_empty() {
+        return;
+    }
+    match store.append_many(appends).await {
+        Ok(()) => {
+            for (job, version) in pending {
+                let _ = job.reply.send(Ok(Committed {
+                    version,
+                    changed: true,
+                }));
+            }
+        }
+        Err(AggregateError::AggregateConflict) => {
+            // Someone else appended to one of them: each on its own, with
+            // the usual retries.
+            tracing::debug!(aggregate = A::TYPE, "group append conflicted; committing alone");
+            for (job, _) in pending {
+                let store = store.clone();
+                let services_each = services;
+                let result = execute(
+                    &store,
+                    services_each,
+                    &job.id,
+                    job.command,
+                    &job.metadata,
+                    None,
+                )
+                .await;
+                let _ = job.reply.send(result);
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            for (job, _) in pending {
+                let _ = job.reply.send(Err(Refused::Aggregate(
+                    AggregateError::UnexpectedError(message.clone().into()),
+                )));
+            }
+        }
+    }
+}
