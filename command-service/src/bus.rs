@@ -61,7 +61,7 @@ impl<A: Aggregate + Clone> Store<A> {
             let mut n = 0usize;
             cache.retain(|_, _| {
                 n += 1;
-                n % 2 == 0
+                n.is_multiple_of(2)
             });
         }
         match cache.get(id) {
@@ -163,11 +163,7 @@ impl<A: Aggregate + Clone> Store<A> {
     /// none. A conflict if another writer appended to any of them first.
     pub async fn append_many(
         &self,
-        appends: Vec<(
-            EventStoreAggregateContext<A>,
-            Vec<A::Event>,
-            HashMap<String, String>,
-        )>,
+        appends: Vec<Append<A>>,
     ) -> Result<(), AggregateError<A::Error>> {
         let mut cols = AppendColumns::default();
         let mut after = Vec::with_capacity(appends.len());
@@ -234,6 +230,13 @@ impl<A: Aggregate + Clone> Store<A> {
         Ok(committed)
     }
 }
+
+/// What one command appends: after which state, which events, with what metadata.
+pub type Append<A> = (
+    EventStoreAggregateContext<A>,
+    Vec<<A as Aggregate>::Event>,
+    HashMap<String, String>,
+);
 
 #[derive(sqlx::FromRow)]
 struct EventRow {

@@ -25,6 +25,10 @@ use crate::bus::{execute, Committed, Refused, Store};
 const ROUND: usize = 256;
 /// Commands waiting beyond this make callers wait for room.
 const QUEUE: usize = 4096;
+/// Rounds in flight at once, each for its own share of the aggregates (by a
+/// hash of the id), so that one round's commit wait does not hold up the
+/// next and two rounds never hold the same aggregate.
+const SHARDS: usize = 4;
 
 type Reply<A> = oneshot::Sender<Result<Committed, Refused<<A as Aggregate>::Error>>>;
 
@@ -37,7 +41,7 @@ struct Job<A: Aggregate> {
 
 /// The front of one aggregate type's group committer.
 pub struct GroupCommit<A: Aggregate> {
-    queue: mpsc::Sender<Job<A>>,
+    shards: Vec<mpsc::Sender<Job<A>>>,
 }
 
 impl<A> GroupCommit<A>
@@ -53,9 +57,16 @@ where
         store: Arc<Store<A>>,
         services: impl Fn() -> A::Services + Send + Sync + 'static,
     ) -> Self {
-        let (queue, jobs) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, services, jobs));
-        Self { queue }
+        let services = Arc::new(services);
+        let shards = (0..SHARDS)
+            .map(|_| {
+                let (queue, jobs) = mpsc::channel(QUEUE / SHARDS);
+                let services = services.clone();
+                tokio::spawn(run(store.clone(), move || services(), jobs));
+                queue
+            })
+            .collect();
+        Self { shards }
     }
 
     /// Decides `command` against aggregate `id` and appends its events.
@@ -72,7 +83,12 @@ where
             metadata,
             reply,
         };
-        if self.queue.send(job).await.is_err() {
+        let shard = {
+            let mut h = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(&job.id, &mut h);
+            std::hash::Hasher::finish(&h) as usize % self.shards.len()
+        };
+        if self.shards[shard].send(job).await.is_err() {
             return Err(stopped());
         }
         answer.await.unwrap_or_else(|_| Err(stopped()))

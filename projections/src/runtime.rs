@@ -44,6 +44,22 @@ pub trait Projector: Send + Sync + 'static {
         schema: &str,
         event: &EventRecord,
     ) -> anyhow::Result<()>;
+
+    /// Applies `events`, in order, none of them applied before. One by one
+    /// unless the projector folds them into fewer statements.
+    async fn apply_all(
+        &self,
+        db: &mut PgConnection,
+        schema: &str,
+        events: &[&EventRecord],
+    ) -> anyhow::Result<()> {
+        for event in events {
+            self.apply(db, schema, event)
+                .await
+                .with_context(|| format!("{} cannot apply {}", self.info().name, event.message_id()))?;
+        }
+        Ok(())
+    }
 }
 
 /// Creates the projector's schema in `schema` if missing.
@@ -165,21 +181,17 @@ pub async fn apply_in(
     }
     let mut applied = applied_of(db, schema, &todo).await?;
     let mut moved: HashMap<(&str, &str), i64> = HashMap::new();
+    let mut fresh = Vec::with_capacity(todo.len());
     for event in todo {
         let key = (event.aggregate_type.as_str(), event.aggregate_id.as_str());
         if applied.get(&key).is_some_and(|a| *a >= event.sequence) {
             continue;
         }
-        projector.apply(db, schema, event).await.with_context(|| {
-            format!(
-                "{} cannot apply {}",
-                projector.info().name,
-                event.message_id()
-            )
-        })?;
         applied.insert(key, event.sequence);
         moved.insert(key, event.sequence);
+        fresh.push(event);
     }
+    projector.apply_all(db, schema, &fresh).await?;
     if !moved.is_empty() {
         let (mut kinds, mut ids, mut seqs) = (vec![], vec![], vec![]);
         for ((kind, id), seq) in moved {
@@ -212,11 +224,12 @@ async fn applied_of<'a>(
         .map(|e| (e.aggregate_type.as_str(), e.aggregate_id.as_str()))
         .unzip();
     let rows: Vec<(String, String, i64)> = sqlx::query_as(&format!(
-        // LATERAL: one index lookup per aggregate, never a scan of the table.
+        // LATERAL with LIMIT (which keeps the planner from flattening it into
+        // a join): one index lookup per aggregate, never a scan of the table.
         "SELECT DISTINCT a.aggregate_type, a.aggregate_id, a.sequence \
          FROM unnest($1::text[], $2::text[]) AS w(aggregate_type, aggregate_id) \
          CROSS JOIN LATERAL (SELECT * FROM {schema}.applied x \
-             WHERE x.aggregate_type = w.aggregate_type AND x.aggregate_id = w.aggregate_id) a"
+             WHERE x.aggregate_type = w.aggregate_type AND x.aggregate_id = w.aggregate_id LIMIT 1) a"
     ))
     .bind(&kinds)
     .bind(&ids)

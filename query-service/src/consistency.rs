@@ -139,9 +139,11 @@ async fn wait_for_store(store: &ProjectionStore, marks: &[&Mark]) -> Result<(), 
 /// How many of `marks` the store has not applied yet.
 async fn pending(store: &ProjectionStore, marks: &[&Mark]) -> Result<i64, sqlx::Error> {
     let sql = format!(
+        // A correlated lookup per mark (a subplan), never an anti-join that
+        // a generic plan may turn into a scan of the whole table.
         "SELECT count(*) FROM unnest($1::text[], $2::text[], $3::int8[]) AS m(t, i, s) \
-         WHERE NOT EXISTS (SELECT 1 FROM {}.applied a \
-           WHERE a.aggregate_type = m.t AND a.aggregate_id = m.i AND a.sequence >= m.s)",
+         WHERE COALESCE((SELECT a.sequence FROM {}.applied a \
+           WHERE a.aggregate_type = m.t AND a.aggregate_id = m.i LIMIT 1), -1) < m.s",
         store.info.schema
     );
     sqlx::query_scalar(&sql)
