@@ -32,7 +32,8 @@ CREATE TRIGGER events_first_write
 -- committed, is visible to the statement calling this: the bound is the
 -- statement snapshot's xmax, lowered to every transaction in progress at
 -- that snapshot unless it is seen, still running, without a write lock on
--- `events` (by the rule above it can then never write one). A transaction
+-- this database's `events` (by the rule above it can then never write one;
+-- transactions of other databases never hold it back). A transaction
 -- that ended after the snapshot was taken is not seen running, so it holds
 -- the bound until the next read.
 CREATE OR REPLACE FUNCTION events_release_bound() RETURNS xid8
@@ -42,7 +43,7 @@ $$
         SELECT pg_current_snapshot() AS s
     ),
     locks AS MATERIALIZED (
-        SELECT locktype, virtualtransaction, transactionid, relation, mode, granted
+        SELECT locktype, database, virtualtransaction, transactionid, relation, mode, granted
         FROM pg_locks
     ),
     harmless AS (
@@ -53,6 +54,7 @@ $$
               SELECT 1 FROM locks w
               WHERE w.virtualtransaction = own.virtualtransaction
                 AND w.locktype = 'relation'
+                AND w.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                 AND w.relation = 'events'::regclass
                 AND w.mode = 'RowExclusiveLock')
     )

@@ -1031,3 +1031,70 @@ async fn recorder_killed(env: &TestEnv) {
     writer.kill().await;
     reads.kill().await;
 }
+
+// Several write-side instances grouping rating commands (not views, but the
+// same two-process set-up): their grouped appends collide on the event key
+// and fall back to committing one by one, and nothing is lost or doubled.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_write_side_instances_rating_as_the_same_users_at_once_count_each_once() {
+    let env = TestEnv::new().await;
+    let outcome = bounded(LIMIT, two_raters(&env)).await;
+    cleanup(env).await;
+    settle(outcome);
+}
+
+async fn two_raters(env: &TestEnv) {
+    const RATERS: usize = 120;
+    let http = client();
+    let reads = Process::start(&env.settings, READS).await;
+    let first = Process::start(&env.settings, COMMANDS).await;
+    let second = Process::start(&env.settings, COMMANDS).await;
+    let comic = create_comic(env, &http, &first.base, "Rated twice").await;
+    // Each user gives the same score through both instances at once: one
+    // of the two is the rating, the other finds it given (no change).
+    let puts = (0..RATERS).flat_map(|i| {
+        let token = user(env, &format!("rater{i}"));
+        let score = 1 + (i % 10) as i64;
+        [&first.base, &second.base].map(|base| {
+            let (http, comic, token) = (&http, &comic, token.clone());
+            async move {
+                let r = http
+                    .put(format!("{base}/api/v1/comics/{comic}/rating"))
+                    .bearer_auth(token)
+                    .json(&json!({ "score": score }))
+                    .send()
+                    .await
+                    .expect("rate");
+                r.status().as_u16()
+            }
+        })
+    });
+    let answers = join_all(puts).await;
+    assert!(
+        answers.iter().all(|a| *a == 200 || *a == 201),
+        "every rating is answered with success: {answers:?}"
+    );
+    let stats = eventually(WAIT, || async {
+        let r = http
+            .get(format!("{}/api/v1/comics/{comic}/stats", reads.base))
+            .send()
+            .await
+            .ok()?;
+        let body: Value = r.json().await.ok()?;
+        (body["rating"]["count"] == json!(RATERS)).then_some(body)
+    })
+    .await;
+    assert_eq!(stats["rating"]["average"], json!(5.5), "{stats}");
+    let events = env.events_pool().await;
+    let given: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'Rating' AND event_type = 'RatingGiven'",
+    )
+    .fetch_one(&events)
+    .await
+    .unwrap();
+    assert_eq!(given, RATERS as i64, "one RatingGiven per user");
+    first.kill().await;
+    second.kill().await;
+    reads.kill().await;
+}

@@ -38,7 +38,8 @@ async fn overlapping_transactions(env: &TestEnv) {
     // position that becomes visible late.
     let mut held = pool.begin().await.unwrap();
     insert_event(&mut *held, "held", 1).await.unwrap();
-    // Takes its transaction id early, inserts late.
+    // Takes its transaction id early, without appending: it must not hold
+    // the relay back, and so it may not append later (see `early` below).
     let mut early = pool.begin().await.unwrap();
     sqlx::query("SELECT pg_current_xact_id()")
         .execute(&mut *early)
@@ -52,15 +53,15 @@ async fn overlapping_transactions(env: &TestEnv) {
         .map(|w| tokio::spawn(write_events(pool.clone(), w, 40, rng.fork(), 3, None)))
         .collect();
     tokio::time::sleep(Duration::from_millis(150)).await;
-    insert_event(&mut *early, "early", 1).await.unwrap();
-    insert_event(&mut *early, "early", 2).await.unwrap();
-    early.commit().await.unwrap();
-    written.extend(
-        ["early", "early"]
-            .iter()
-            .zip(1..)
-            .map(|(a, s)| message_id(a, s)),
+    // An event older (by transaction id) than events the relay may already
+    // have published: refused, so it can never be skipped.
+    let refused = insert_event(&mut *early, "early", 1).await;
+    let refusal = refused.expect_err("appending after another write is refused");
+    assert!(
+        refusal.to_string().contains("before any other write"),
+        "{refusal}"
     );
+    early.rollback().await.unwrap();
     for w in writers {
         written.extend(w.await.unwrap());
     }
@@ -80,6 +81,7 @@ async fn overlapping_transactions(env: &TestEnv) {
     let stream = read_stream(env).await;
     assert_exactly_once_in_order(&stream, &table, &env.names());
     assert!(!stream.iter().any(|m| m.msg_id == message_id("doomed", 1)));
+    assert!(!stream.iter().any(|m| m.msg_id == message_id("early", 1)));
 
     stop.cancel();
     let stopped = tokio::time::timeout(WAIT, relay)
@@ -125,6 +127,38 @@ async fn restart(env: &TestEnv) {
     for (old, new) in before.iter().zip(&after) {
         assert_eq!(old.msg_id, new.msg_id, "the published prefix changed");
     }
+    stop.cancel();
+    let stopped = tokio::time::timeout(WAIT, relay)
+        .await
+        .expect("relay stops");
+    stopped.unwrap().expect("relay ends cleanly");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transaction_writing_no_events_does_not_hold_the_relay_back() {
+    let env = TestEnv::new().await;
+    let outcome = bounded(LIMIT, unrelated_transaction(&env)).await;
+    env.cleanup().await;
+    settle(outcome);
+}
+
+async fn unrelated_transaction(env: &TestEnv) {
+    let rng = Rng::seeded("unrelated transaction");
+    let pool = writers_pool(env).await;
+    let (stop, relay) = spawn_relay(env, &pool).await;
+    // Open, holding a transaction id (as a projector's batch or a long
+    // report would), for the whole test.
+    let mut other = pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let written = write_events(pool.clone(), 0, 20, rng, 0, None).await;
+    // Under the snapshot xmin these would wait for `other` to end.
+    wait_stream_len(env, written.len() as u64, WAIT).await;
+    let stream = read_stream(env).await;
+    assert_exactly_once_in_order(&stream, &committed(&pool).await, &env.names());
+    other.rollback().await.unwrap();
     stop.cancel();
     let stopped = tokio::time::timeout(WAIT, relay)
         .await

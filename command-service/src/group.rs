@@ -152,9 +152,11 @@ where
         Err(e) => {
             let message = e.to_string();
             for job in round {
-                let _ = job.reply.send(Err(Refused::Aggregate(
-                    AggregateError::UnexpectedError(message.clone().into()),
-                )));
+                let _ = job
+                    .reply
+                    .send(Err(Refused::Aggregate(AggregateError::UnexpectedError(
+                        message.clone().into(),
+                    ))));
             }
             return;
         }
@@ -202,7 +204,10 @@ where
         Err(AggregateError::AggregateConflict) => {
             // Someone else appended to one of them: each on its own, with
             // the usual retries.
-            tracing::debug!(aggregate = A::TYPE, "group append conflicted; committing alone");
+            tracing::debug!(
+                aggregate = A::TYPE,
+                "group append conflicted; committing alone"
+            );
             for (job, _) in pending {
                 let store = store.clone();
                 let services_each = services;
@@ -221,9 +226,11 @@ where
         Err(e) => {
             let message = e.to_string();
             for (job, _) in pending {
-                let _ = job.reply.send(Err(Refused::Aggregate(
-                    AggregateError::UnexpectedError(message.clone().into()),
-                )));
+                let _ = job
+                    .reply
+                    .send(Err(Refused::Aggregate(AggregateError::UnexpectedError(
+                        message.clone().into(),
+                    ))));
             }
         }
     }

@@ -73,7 +73,12 @@ impl RoundFacts {
     }
 
     async fn is_live(&self, comic_id: Uuid) -> Result<bool, String> {
-        let known = self.known.lock().unwrap_or_else(|e| e.into_inner()).get(&comic_id).copied();
+        let known = self
+            .known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&comic_id)
+            .copied();
         if let Some(live) = known {
             return Ok(live);
         }

@@ -15,7 +15,7 @@
 //!   waits on it, with a short poll while an older transaction holds back
 //!   events that are already committed.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage, stream};
@@ -31,6 +31,9 @@ pub const POSITION_HEADER: &str = "Comics-Position";
 const NOTIFY_CHANNEL: &str = "comics_events";
 const BATCH: i64 = 512;
 const IDLE_POLL: Duration = Duration::from_secs(1);
+/// How often the cursor is copied to `relay_cursors` (for operators; the
+/// stream itself is the cursor of record).
+const SAVE_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Relay {
     pool: PgPool,
@@ -115,16 +118,18 @@ impl Relay {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(NOTIFY_CHANNEL).await?;
         let mut backoff = Duration::from_millis(2);
+        let mut saved = (Instant::now() - SAVE_EVERY, None);
         while !shutdown.is_cancelled() {
             let batch = read_committed_after(&self.pool, end.cursor, &[], BATCH).await?;
             if !batch.is_empty() {
                 end = self.publish(end, &batch).await?;
-                self.save_cursor(end.cursor).await?;
+                self.save_cursor(end.cursor, &mut saved).await?;
                 backoff = Duration::from_millis(2);
                 continue;
             }
             // Nothing releasable. If events exist that an older, still open
             // transaction holds back, poll soon; else sleep until notified.
+            self.save_cursor(end.cursor, &mut saved).await?;
             let wait = if any_after(&self.pool, end.cursor).await? {
                 backoff = (backoff * 2).min(Duration::from_millis(50));
                 backoff
@@ -180,8 +185,15 @@ impl Relay {
     }
 
     /// Records the cursor in Postgres too, for operators (the stream is the
-    /// cursor of record).
-    async fn save_cursor(&self, cursor: CommitCursor) -> sqlx::Result<()> {
+    /// cursor of record), when it moved and at most every [`SAVE_EVERY`].
+    async fn save_cursor(
+        &self,
+        cursor: CommitCursor,
+        saved: &mut (Instant, Option<CommitCursor>),
+    ) -> sqlx::Result<()> {
+        if saved.1 == Some(cursor) || saved.0.elapsed() < SAVE_EVERY {
+            return Ok(());
+        }
         sqlx::query(
             "INSERT INTO relay_cursors (stream, tx_id, position) VALUES ($1, $2::text::xid8, $3) \
              ON CONFLICT (stream) DO UPDATE SET tx_id = EXCLUDED.tx_id, position = EXCLUDED.position",
@@ -190,8 +202,9 @@ impl Relay {
         .bind(cursor.tx_id.to_string())
         .bind(cursor.position)
         .execute(&self.pool)
-        .await
-        .map(|_| ())
+        .await?;
+        *saved = (Instant::now(), Some(cursor));
+        Ok(())
     }
 }
 

@@ -133,12 +133,11 @@ async fn fold(db: &mut PgConnection, s: &str, run: Vec<Scored>) -> anyhow::Resul
         ids
     };
     // Ratings of a comic the catalog no longer has are not counted.
-    let live: Vec<Uuid> = sqlx::query_scalar(&format!(
-        "SELECT id FROM {s}.comics WHERE id = ANY($1)"
-    ))
-    .bind(&comics)
-    .fetch_all(&mut *db)
-    .await?;
+    let live: Vec<Uuid> =
+        sqlx::query_scalar(&format!("SELECT id FROM {s}.comics WHERE id = ANY($1)"))
+            .bind(&comics)
+            .fetch_all(&mut *db)
+            .await?;
     let live: HashSet<Uuid> = live.into_iter().collect();
     let mut last: HashMap<(Uuid, &str), (Option<u8>, chrono::DateTime<chrono::Utc>)> =
         HashMap::new();
