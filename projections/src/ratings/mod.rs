@@ -139,8 +139,9 @@ async fn fold(db: &mut PgConnection, s: &str, run: Vec<Scored>) -> anyhow::Resul
             .fetch_all(&mut *db)
             .await?;
     let live: HashSet<Uuid> = live.into_iter().collect();
-    let mut last: HashMap<(Uuid, &str), (Option<u8>, chrono::DateTime<chrono::Utc>)> =
-        HashMap::new();
+    // Each user's last word on each comic: a score and when, or removed.
+    type Last = (Option<u8>, chrono::DateTime<chrono::Utc>);
+    let mut last: HashMap<(Uuid, &str), Last> = HashMap::new();
     let mut deltas: BTreeMap<Uuid, Delta> = BTreeMap::new();
     for r in run.iter().filter(|r| live.contains(&r.comic_id)) {
         last.insert((r.comic_id, r.user.as_str()), (r.new, r.at));
