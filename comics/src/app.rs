@@ -90,6 +90,7 @@ impl Application {
                 js: js.clone(),
                 names: names.clone(),
                 stores: state.stores.clone(),
+                pool: events.clone(),
             };
             tasks.push((
                 "view recorder",

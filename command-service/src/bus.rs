@@ -161,10 +161,25 @@ impl<A: Aggregate + Clone> Store<A> {
 
     /// Appends the events of several aggregates in one statement: all or
     /// none. A conflict if another writer appended to any of them first.
-    pub async fn append_many(
+    pub async fn append_many(&self, appends: Vec<Append<A>>) -> Result<(), AggregateError<A::Error>> {
+        let mut db = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| AggregateError::DatabaseConnectionError(Box::new(e)))?;
+        let after = self.append_many_in(&mut db, appends).await?;
+        self.keep_all(after);
+        Ok(())
+    }
+
+    /// [`Store::append_many`] on `db`, which may be in a transaction (whose
+    /// first write this must be); hand the result to [`Store::keep_all`]
+    /// once committed.
+    pub async fn append_many_in(
         &self,
+        db: &mut sqlx::PgConnection,
         appends: Vec<Append<A>>,
-    ) -> Result<(), AggregateError<A::Error>> {
+    ) -> Result<Vec<Appended<A>>, AggregateError<A::Error>> {
         let mut cols = AppendColumns::default();
         let mut after = Vec::with_capacity(appends.len());
         for (context, events, metadata) in appends {
@@ -194,19 +209,21 @@ impl<A: Aggregate + Clone> Store<A> {
         .bind(&cols.versions)
         .bind(&cols.payloads)
         .bind(&cols.metadata)
-        .execute(&self.pool)
+        .execute(&mut *db)
         .await;
         match inserted {
-            Ok(_) => {
-                for (id, aggregate, sequence) in after {
-                    self.keep(&id, aggregate, sequence);
-                }
-                Ok(())
-            }
+            Ok(_) => Ok(after),
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
                 Err(AggregateError::AggregateConflict)
             }
             Err(e) => Err(AggregateError::DatabaseConnectionError(Box::new(e))),
+        }
+    }
+
+    /// Remembers aggregates as committed.
+    pub fn keep_all(&self, appended: Vec<Appended<A>>) {
+        for (id, aggregate, sequence) in appended {
+            self.keep(&id, aggregate, sequence);
         }
     }
 
@@ -237,6 +254,9 @@ pub type Append<A> = (
     Vec<<A as Aggregate>::Event>,
     HashMap<String, String>,
 );
+
+/// An aggregate after an append: its id, state and sequence.
+pub type Appended<A> = (String, A, usize);
 
 #[derive(sqlx::FromRow)]
 struct EventRow {

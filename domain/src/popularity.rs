@@ -10,12 +10,15 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// One view as delivered by the intake stream.
+/// Views of one comic in one message of the intake stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct View {
-    /// The view's sequence in the intake stream.
+    /// The message's sequence in the intake stream.
     pub seq: u64,
+    /// When the message was stored.
     pub at: DateTime<Utc>,
+    /// How many views of the comic it brought that count.
+    pub count: u64,
 }
 
 /// How many views fell within one minute.
@@ -93,17 +96,17 @@ impl Aggregate for Popularity {
             PopularityCommand::RecordViews { comic_id, views } => {
                 // New views by sequence: a sequence seen before (in an earlier
                 // batch, or twice in this one) counts once.
-                let new: BTreeMap<u64, DateTime<Utc>> = views
+                let new: BTreeMap<u64, (DateTime<Utc>, u64)> = views
                     .into_iter()
-                    .filter(|v| v.seq > self.last_view_seq)
-                    .map(|v| (v.seq, v.at))
+                    .filter(|v| v.seq > self.last_view_seq && v.count > 0)
+                    .map(|v| (v.seq, (v.at, v.count)))
                     .collect();
                 let Some(&last_view_seq) = new.keys().next_back() else {
                     return Ok(());
                 };
                 let mut per_minute: BTreeMap<DateTime<Utc>, u64> = BTreeMap::new();
-                for at in new.values() {
-                    *per_minute.entry(minute_of(*at)).or_default() += 1;
+                for (at, count) in new.values() {
+                    *per_minute.entry(minute_of(*at)).or_default() += count;
                 }
                 let minutes = per_minute
                     .into_iter()
@@ -112,7 +115,7 @@ impl Aggregate for Popularity {
                 sink.write(
                     PopularityEvent::ViewsRecorded {
                         comic_id,
-                        count: new.len() as u64,
+                        count: new.values().map(|(_, count)| count).sum(),
                         last_view_seq,
                         minutes,
                     },

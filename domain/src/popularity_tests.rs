@@ -18,7 +18,7 @@ fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
 }
 
 fn view(seq: u64, at: DateTime<Utc>) -> View {
-    View { seq, at }
+    View { seq, at, count: 1 }
 }
 
 fn record(views: Vec<View>) -> PopularityCommand {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage, stream};
 use sqlx::postgres::PgListener;
-use sqlx::{Connection, PgPool};
+use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::record::{any_after, read_committed_after, CommitCursor, EventRecord};
@@ -92,21 +92,10 @@ impl Relay {
     /// Waits for the advisory lock that makes this relay the stream's only
     /// publisher; the lock lives as long as the returned connection.
     async fn become_leader(&self) -> anyhow::Result<sqlx::PgConnection> {
-        let options = self.pool.connect_options();
-        let mut conn = sqlx::PgConnection::connect_with(&options).await?;
         let key = format!("comics-relay:{}", self.names.stream());
-        loop {
-            let got: bool =
-                sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-                    .bind(&key)
-                    .fetch_one(&mut conn)
-                    .await?;
-            if got {
-                tracing::info!(stream = %self.names.stream(), "relay is publishing");
-                return Ok(conn);
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
+        let conn = crate::leader::acquire(&self.pool, &key).await?;
+        tracing::info!(stream = %self.names.stream(), "relay is publishing");
+        Ok(conn)
     }
 
     async fn lead(

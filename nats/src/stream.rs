@@ -36,9 +36,9 @@ impl Names {
         format!("{}_VIEWS", self.prefix.to_uppercase().replace('-', "_"))
     }
 
-    /// `<prefix>.views.<comic_id>`
-    pub fn views_subject(&self, comic_id: &str) -> String {
-        format!("{}.views.{comic_id}", self.prefix)
+    /// `<prefix>.views.batch`: a batch of accepted views, of any comics.
+    pub fn views_batch_subject(&self) -> String {
+        format!("{}.views.batch", self.prefix)
     }
 
     pub fn views_stream_config(&self) -> anyhow::Result<stream::Config> {

@@ -1,8 +1,9 @@
-//! Accepting a view: check the comic, publish, answer 202.
+//! Accepting a view: check the comic, hand it to the batcher, answer 202
+//! once the batch holding it is stored in JetStream.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, message::PublishMessage};
@@ -17,29 +18,58 @@ use comics_common::http::PathParams;
 use comics_common::problem::FieldProblem;
 use comics_common::Problem;
 use comics_nats::Names;
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::batch::{ViewBatch, MAX_VIEWS};
 use crate::bus::load;
 use crate::CommandState;
 
 /// How long a comic found live is trusted without asking the event store.
 const LIVE_FOR: Duration = Duration::from_secs(30);
+/// Batches published and not yet acknowledged, at most.
+const IN_FLIGHT: usize = 2;
+/// Views waiting for the batcher beyond this make requests wait for room.
+const QUEUE: usize = 20_000;
 const MAX_BODY: usize = 4096;
 
 pub struct ViewIntake {
-    js: jetstream::Context,
-    names: Names,
     live: Mutex<HashMap<Uuid, Instant>>,
+    batcher: mpsc::Sender<Accepted>,
+}
+
+/// A view waiting for its batch to be stored: whether it was.
+struct Accepted {
+    comic_id: Uuid,
+    reader: String,
+    stored: oneshot::Sender<bool>,
 }
 
 impl ViewIntake {
+    /// Starts the batcher publishing to `names`' views stream.
     pub fn new(js: jetstream::Context, names: Names) -> Self {
+        let (batcher, views) = mpsc::channel(QUEUE);
+        tokio::spawn(publish_batches(js, names, views));
         Self {
-            js,
-            names,
             live: Mutex::new(HashMap::new()),
+            batcher,
         }
+    }
+
+    /// Resolves once the view is durably in the stream (`true`), or could
+    /// not be stored (`false`).
+    async fn store(&self, comic_id: Uuid, reader: String) -> bool {
+        let (stored, answer) = oneshot::channel();
+        let view = Accepted {
+            comic_id,
+            reader,
+            stored,
+        };
+        if self.batcher.send(view).await.is_err() {
+            return false;
+        }
+        answer.await.unwrap_or(false)
     }
 
     fn recently_live(&self, comic_id: Uuid) -> bool {
@@ -139,7 +169,9 @@ async fn record_view(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let body = parse_body(&headers, &body)?;
+    // Checked, as every body is; a view counts for its comic whichever
+    // chapter it names.
+    parse_body(&headers, &body)?;
     let Some(intake) = state.views.as_ref() else {
         return Err(Problem::unavailable(
             "view intake is not running in this process",
@@ -154,24 +186,69 @@ async fn record_view(
         }
         intake.remember(comic_id);
     }
-    let message = PublishMessage::build()
-        .payload(serde_json::to_vec(&body).unwrap_or_default().into())
-        .message_id(format!("{comic_id}:{}", viewer(&user, addr)));
-    let subject = intake.names.views_subject(&comic_id.to_string());
-    let ack = async {
-        intake
-            .js
-            .send_publish(subject, message)
-            .await?
-            .await
-            .map_err(anyhow::Error::from)
-    };
-    match ack.await {
-        // A duplicate within 10 minutes is accepted too, and not counted.
-        Ok(_) => Ok(StatusCode::ACCEPTED.into_response()),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot store a view");
-            Err(Problem::unavailable("views cannot be stored right now"))
+    if intake.store(comic_id, viewer(&user, addr)).await {
+        // Whether it counts (once per reader and comic per 10 minutes) is
+        // the recorder's to decide; either way it was accepted.
+        Ok(StatusCode::ACCEPTED.into_response())
+    } else {
+        Err(Problem::unavailable("views cannot be stored right now"))
+    }
+}
+
+/// Publishes the views waiting as one message as soon as fewer than
+/// [`IN_FLIGHT`] batches await their acknowledgement; while they do, views
+/// gather (up to [`MAX_VIEWS`] a batch). Each batch's views are answered
+/// when its acknowledgement arrives. Light load: a view goes alone at once;
+/// heavy load: few, large messages.
+async fn publish_batches(js: jetstream::Context, names: Names, mut views: mpsc::Receiver<Accepted>) {
+    let subject = names.views_batch_subject();
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
+    while let Some(first) = views.recv().await {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        let mut waiting = vec![first];
+        while waiting.len() < MAX_VIEWS {
+            match views.try_recv() {
+                Ok(view) => waiting.push(view),
+                Err(_) => break,
+            }
+        }
+        let mut batch = ViewBatch::default();
+        let mut answers = Vec::with_capacity(waiting.len());
+        for view in waiting {
+            batch.comics.entry(view.comic_id).or_default().push(view.reader);
+            answers.push(view.stored);
+        }
+        let published = match serde_json::to_vec(&batch) {
+            Ok(payload) => js
+                .send_publish(subject.clone(), PublishMessage::build().payload(payload.into()))
+                .await
+                .map_err(anyhow::Error::from),
+            Err(e) => Err(e.into()),
+        };
+        match published {
+            Ok(ack) => {
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let stored = match ack.await {
+                        Ok(_) => true,
+                        Err(e) => {
+                            tracing::warn!(error = %e, views = answers.len(), "a batch of views was not stored");
+                            false
+                        }
+                    };
+                    for answer in answers {
+                        let _ = answer.send(stored);
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, views = answers.len(), "cannot publish a batch of views");
+                for answer in answers {
+                    let _ = answer.send(false);
+                }
+            }
         }
     }
 }

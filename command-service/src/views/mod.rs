@@ -1,10 +1,20 @@
-//! Page views at read rates. `POST /comics/{id}/views` is made durable by a
-//! JetStream publish before it answers 202; the stream's 10-minute duplicate
-//! window (keyed on comic and reader) is the once-per-10-minutes rule, shared
-//! by every instance and kept across restarts. The [`recorder`] then writes
-//! the accepted views to the event log in batches, one `ViewsRecorded` event
-//! per comic per batch.
+//! Page views at read rates.
+//!
+//! - Intake ([`ViewIntake`]): `POST /comics/{id}/views` hands the view to its
+//!   process's batcher, which publishes what a few milliseconds gathered as one
+//!   message to the JetStream stream `<PREFIX>_VIEWS`; every view of the batch
+//!   is answered 202 once JetStream acknowledged it (durable before 202), or
+//!   503 if it did not.
+//! - Recording ([`recorder`]): one recorder for all instances (a Postgres
+//!   advisory lock) reads the stream in order and applies the once per 10
+//!   minutes rule per reader and comic, by the messages' stream time, so every
+//!   instance's views are judged together in one order. Each commit writes, in
+//!   one transaction, a `ViewsRecorded` event per comic, the readers it counted
+//!   (to restore the rule's memory after a restart) and the stream sequence it
+//!   reached (where it resumes): a crash anywhere neither loses nor doubles a
+//!   view.
 
+pub mod batch;
 mod intake;
 pub mod recorder;
 
