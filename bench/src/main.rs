@@ -10,6 +10,7 @@ mod load;
 mod seed;
 mod stats;
 mod streams;
+mod tokens;
 
 use clap::{Parser, Subcommand};
 
@@ -38,6 +39,8 @@ enum Command {
     Lag(lag::Args),
     /// Deletes JetStream streams (a missing one is fine).
     DropStreams(streams::Args),
+    /// Writes reader tokens to a file, one per line (for wrk).
+    Tokens(tokens::Args),
 }
 
 #[tokio::main]
@@ -49,5 +52,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Views(args) => load::views(args).await,
         Command::Lag(args) => lag::run(args).await,
         Command::DropStreams(args) => streams::run(args).await,
+        Command::Tokens(args) => tokens::run(args).await,
     }
 }

@@ -29,7 +29,7 @@ use crate::CommandState;
 /// How long a comic found live is trusted without asking the event store.
 const LIVE_FOR: Duration = Duration::from_secs(30);
 /// Batches published and not yet acknowledged, at most.
-const IN_FLIGHT: usize = 2;
+const IN_FLIGHT: usize = 1;
 /// Views waiting for the batcher beyond this make requests wait for room.
 const QUEUE: usize = 20_000;
 const MAX_BODY: usize = 4096;
