@@ -133,7 +133,7 @@ mod tests {
         assert_eq!(names.subject("Comic", "x"), "test-a1.events.Comic.x");
         let views = names.views_stream_config().unwrap();
         assert_eq!(views.name, "TEST_A1_VIEWS");
-        assert_eq!(views.duplicate_window, std::time::Duration::from_secs(600));
+        assert_eq!(views.duplicate_window, std::time::Duration::from_secs(120));
         assert_eq!(
             names.recorder_consumer(3).unwrap().filter_subject,
             "test-a1.views.>"

@@ -322,3 +322,37 @@ impl ViewRecorder {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    #[test]
+    fn a_reader_counts_once_per_ten_minutes_from_the_view_that_counted() {
+        let mut c = Counted::default();
+        assert!(c.counts(1, 0));
+        assert!(!c.counts(1, MIN));
+        // A view that did not count does not move the window.
+        assert!(!c.counts(1, 9 * MIN));
+        assert!(c.counts(1, 10 * MIN));
+        assert!(!c.counts(1, 19 * MIN + 59_999));
+        assert!(c.counts(1, 20 * MIN));
+    }
+
+    #[test]
+    fn readers_and_comics_are_judged_apart_and_pruning_keeps_the_window() {
+        let mut c = Counted::default();
+        assert!(c.counts(1, 0));
+        assert!(c.counts(2, 0));
+        assert!(c.counts(3, 5 * MIN));
+        c.prune();
+        assert_eq!(c.at.len(), 3, "nothing is older than the window yet");
+        assert!(c.counts(4, 11 * MIN));
+        c.prune();
+        assert_eq!(c.at.len(), 2, "the views at 0 can no longer matter");
+        assert!(!c.counts(3, 14 * MIN));
+        assert!(c.counts(1, 14 * MIN));
+    }
+}
