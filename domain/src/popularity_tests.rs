@@ -169,3 +169,24 @@ fn popularity_events_survive_a_json_round_trip() {
         assert_eq!(back, event, "{json}");
     }
 }
+
+#[tokio::test]
+async fn a_message_bringing_several_views_counts_them_all_once() {
+    let many = |seq, at, count| View { seq, at, count };
+    popularity()
+        .given(vec![recorded(1, 4, vec![minute(at(9, 0, 0), 1)])])
+        .when_async(record(vec![
+            // Already recorded, however many it brought.
+            many(4, at(9, 0, 1), 30),
+            many(5, at(10, 0, 5), 120),
+            // Nothing that counts: no event for it.
+            many(6, at(10, 1, 0), 0),
+            many(7, at(10, 1, 30), 3),
+        ]))
+        .await
+        .then_expect_events(vec![recorded(
+            123,
+            7,
+            vec![minute(at(10, 0, 0), 120), minute(at(10, 1, 0), 3)],
+        )]);
+}
