@@ -64,3 +64,20 @@ $$
          WHERE (x::text::bigint % 4294967296) NOT IN (SELECT xid32 FROM harmless)))
     FROM snap
 $$;
+
+-- Wake the relay only when it sleeps. A NOTIFY takes a database-wide lock
+-- from the commit until the commit is flushed, serialising every committing
+-- transaction that sends one; under load the relay is awake anyway. The relay
+-- holds the advisory lock 'comics-relay-asleep' exactly while it sleeps; an
+-- append that finds it held NOTIFYs, one that does not holds it shared until
+-- it ends (so the relay cannot fall asleep before seeing that append).
+CREATE OR REPLACE FUNCTION notify_events_appended() RETURNS trigger
+    LANGUAGE plpgsql AS
+$$
+BEGIN
+    IF NOT pg_try_advisory_xact_lock_shared(hashtextextended('comics-relay-asleep', 0)) THEN
+        PERFORM pg_notify('comics_events', '');
+    END IF;
+    RETURN NULL;
+END;
+$$;

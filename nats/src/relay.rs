@@ -11,9 +11,10 @@
 //!   saving anything resumes exactly after what the stream holds, however
 //!   long it was down. A second relay (another instance) cannot interleave:
 //!   its expected sequence would be wrong, and it resynchronises.
-//! - Latency: a trigger NOTIFYs `comics_events` on every insert; the relay
-//!   waits on it, with a short poll while an older transaction holds back
-//!   events that are already committed.
+//! - Latency: while the relay sleeps it holds an advisory lock, and an
+//!   append NOTIFYs `comics_events` when it finds that lock taken; awake, the
+//!   relay reads again at once, with a short poll while an older transaction
+//!   holds back events that are already committed.
 
 use std::time::{Duration, Instant};
 
@@ -66,9 +67,9 @@ impl Relay {
                 l = self.become_leader() => l,
             };
             let result = match leader {
-                Ok(conn) => {
+                Ok(mut conn) => {
                     let r = match ensure_stream(&self.js, &self.names).await {
-                        Ok(stream) => self.lead(&stream, &shutdown).await,
+                        Ok(stream) => self.lead(&stream, &mut conn, &shutdown).await,
                         Err(e) => Err(e),
                     };
                     drop(conn);
@@ -98,9 +99,12 @@ impl Relay {
         Ok(conn)
     }
 
+    /// Publishes until shutdown. `leader` is the connection holding the
+    /// leadership lock; it also holds the "asleep" lock while the relay waits.
     async fn lead(
         &self,
         stream: &stream::Stream,
+        leader: &mut sqlx::PgConnection,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
         let mut end = stream_end(stream).await?;
@@ -117,19 +121,40 @@ impl Relay {
                 continue;
             }
             // Nothing releasable. If events exist that an older, still open
-            // transaction holds back, poll soon; else sleep until notified.
+            // transaction holds back, poll soon.
             self.save_cursor(end.cursor, &mut saved).await?;
-            let wait = if any_after(&self.pool, end.cursor).await? {
+            if any_after(&self.pool, end.cursor).await? {
                 backoff = (backoff * 2).min(Duration::from_millis(50));
-                backoff
-            } else {
-                IDLE_POLL
-            };
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                continue;
+            }
+            // Else fall asleep, holding the "asleep" lock: appends NOTIFY only
+            // while it is held (a NOTIFY serialises committing transactions,
+            // so under load, when the relay is awake, none is sent). It can
+            // only be taken when no append is in flight, and every append
+            // after that NOTIFYs; so a look after taking it sees every append
+            // that will not wake us.
+            if !try_lock(leader, ASLEEP_LOCK).await? {
+                // An append is in flight: it is about to commit.
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+                }
+                continue;
+            }
+            if any_after(&self.pool, end.cursor).await? {
+                unlock(leader, ASLEEP_LOCK).await?;
+                continue;
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => {}
                 n = listener.recv() => { n?; }
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
             }
+            unlock(leader, ASLEEP_LOCK).await?;
         }
         Ok(())
     }
@@ -195,6 +220,25 @@ impl Relay {
         *saved = (Instant::now(), Some(cursor));
         Ok(())
     }
+}
+
+/// The advisory lock the relay holds while asleep (see `notify_events_appended`
+/// in migrations/).
+const ASLEEP_LOCK: &str = "comics-relay-asleep";
+
+async fn try_lock(db: &mut sqlx::PgConnection, key: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+        .bind(key)
+        .fetch_one(db)
+        .await
+}
+
+async fn unlock(db: &mut sqlx::PgConnection, key: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+        .bind(key)
+        .execute(db)
+        .await
+        .map(|_| ())
 }
 
 /// Reads where the stream ends from its last message's headers.

@@ -31,6 +31,15 @@ impl Names {
         format!("{}.events.{aggregate_type}.{aggregate_id}", self.prefix)
     }
 
+    /// The aggregate type an events subject names (None: not one of ours).
+    pub fn event_type_of<'a>(&self, subject: &'a str) -> Option<&'a str> {
+        subject
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix(".events.")?
+            .split('.')
+            .next()
+    }
+
     /// `<PREFIX>_VIEWS`: accepted views awaiting the recorder.
     pub fn views_stream(&self) -> String {
         format!("{}_VIEWS", self.prefix.to_uppercase().replace('-', "_"))
@@ -133,6 +142,11 @@ mod tests {
         assert_eq!(names.subject("Comic", "x"), "test-a1.events.Comic.x");
         let views = names.views_stream_config().unwrap();
         assert_eq!(views.name, "TEST_A1_VIEWS");
+        assert_eq!(
+            names.event_type_of(&names.subject("Rating", "r-1")),
+            Some("Rating")
+        );
+        assert_eq!(names.event_type_of("other.events.Rating.r-1"), None);
         assert_eq!(views.duplicate_window, std::time::Duration::from_secs(120));
         assert_eq!(
             names.recorder_consumer(3).unwrap().filter_subject,

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_nats::jetstream::{self, consumer::PullConsumer};
@@ -27,6 +27,8 @@ use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 const BATCH: usize = 256;
+/// How long the checkpoint may stay behind messages the projector skips.
+const SKIPPED_SAVE: Duration = Duration::from_secs(1);
 
 /// The tables every projection keeps beside its rows: where it is in the
 /// stream, and the last sequence applied per aggregate.
@@ -107,7 +109,20 @@ pub fn apply_batch<'a>(
     schema: &'a str,
     events: &'a [(Option<u64>, EventRecord)],
 ) -> BoxFuture<'a, anyhow::Result<u64>> {
-    Box::pin(apply_batch_inner(pool, projector, schema, events))
+    Box::pin(apply_batch_inner(pool, projector, schema, events, 0))
+}
+
+/// [`apply_batch`], moving the checkpoint to at least `through`: the stream
+/// sequence of the last message delivered, when the messages after the last
+/// of `events` were of no interest to the projector.
+pub fn apply_batch_through<'a>(
+    pool: &'a PgPool,
+    projector: &'a dyn Projector,
+    schema: &'a str,
+    events: &'a [(Option<u64>, EventRecord)],
+    through: u64,
+) -> BoxFuture<'a, anyhow::Result<u64>> {
+    Box::pin(apply_batch_inner(pool, projector, schema, events, through))
 }
 
 async fn apply_batch_inner(
@@ -115,6 +130,7 @@ async fn apply_batch_inner(
     projector: &dyn Projector,
     schema: &str,
     events: &[(Option<u64>, EventRecord)],
+    through: u64,
 ) -> anyhow::Result<u64> {
     let mut tx = pool.begin().await?;
     // The checkpoint in this same transaction is the position of record, not
@@ -125,7 +141,9 @@ async fn apply_batch_inner(
         .execute(&mut *tx)
         .await?;
     let checkpoint = lock_checkpoint(&mut tx, schema).await?;
-    let last_seen = apply_in(&mut tx, projector, schema, checkpoint, events).await?;
+    let last_seen = apply_in(&mut tx, projector, schema, checkpoint, events)
+        .await?
+        .max(through);
     if last_seen > checkpoint {
         sqlx::query(&format!(
             "UPDATE {schema}.checkpoint SET stream_sequence = $1, updated_at = now() WHERE id = 1"
@@ -133,7 +151,9 @@ async fn apply_batch_inner(
         .bind(last_seen as i64)
         .execute(&mut *tx)
         .await?;
-        notify_changed(&mut tx, projector).await?;
+        if !events.is_empty() {
+            notify_changed(&mut tx, projector).await?;
+        }
     }
     tx.commit().await?;
     Ok(last_seen.max(checkpoint))
@@ -328,14 +348,24 @@ impl ProjectorRunner {
     }
 
     async fn consume(&self, shutdown: &CancellationToken) -> anyhow::Result<Interrupted> {
-        let schema = self.projector.info().schema;
-        let mut checkpoint = read_checkpoint(&self.pool, schema).await?;
+        let info = self.projector.info();
+        let mut checkpoint = read_checkpoint(&self.pool, info.schema).await?;
         let consumer = self.consumer(checkpoint).await?;
         let mut messages = consumer.messages().await?;
+        // Messages of other aggregate types are neither read nor applied;
+        // the checkpoint passes them with the next batch that applies
+        // something, or every SKIPPED_SAVE at the latest.
+        let mut saved = (checkpoint, Instant::now());
         loop {
             let first = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(Interrupted::Shutdown),
                 m = messages.next() => m,
+                // Quiet after skipped messages: record that they are passed.
+                _ = tokio::time::sleep(SKIPPED_SAVE), if checkpoint > saved.0 => {
+                    let at = self.apply_with_retry(&[], checkpoint, shutdown).await?;
+                    saved = (at, Instant::now());
+                    continue;
+                }
             };
             let Some(first) = first else {
                 anyhow::bail!("the consumer's message stream ended");
@@ -348,25 +378,36 @@ impl ProjectorRunner {
                 }
             }
             let mut events = Vec::with_capacity(batch.len());
+            let mut delivered = checkpoint;
             for message in &batch {
                 let seq = message
                     .info()
                     .map_err(|e| anyhow::anyhow!("{e}"))?
                     .stream_sequence;
-                if seq <= checkpoint {
+                if seq <= delivered {
                     continue;
                 }
-                let expected = checkpoint + 1 + events.len() as u64;
+                let expected = delivered + 1;
                 if seq != expected {
                     return Ok(Interrupted::Gap { expected, got: seq });
+                }
+                delivered = seq;
+                let wanted = self
+                    .names
+                    .event_type_of(&message.subject)
+                    .is_none_or(|t| info.aggregate_types.contains(&t));
+                if !wanted {
+                    continue;
                 }
                 let record: EventRecord = serde_json::from_slice(&message.payload)
                     .with_context(|| format!("stream message {seq} is not an event record"))?;
                 events.push((Some(seq), record));
             }
-            if !events.is_empty() {
-                checkpoint = self.apply_with_retry(&events, shutdown).await?;
+            if !events.is_empty() || (delivered > saved.0 && saved.1.elapsed() >= SKIPPED_SAVE) {
+                let at = self.apply_with_retry(&events, delivered, shutdown).await?;
+                saved = (at, Instant::now());
             }
+            checkpoint = delivered;
             if let Some(last) = batch.last() {
                 // AckPolicy::All: acknowledges the whole batch.
                 last.ack()
@@ -379,12 +420,20 @@ impl ProjectorRunner {
     async fn apply_with_retry(
         &self,
         events: &[(Option<u64>, EventRecord)],
+        through: u64,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<u64> {
         let info = self.projector.info();
         let mut backoff = Duration::from_millis(50);
         loop {
-            match apply_batch(&self.pool, self.projector.as_ref(), info.schema, events).await {
+            let applied = apply_batch_through(
+                &self.pool,
+                self.projector.as_ref(),
+                info.schema,
+                events,
+                through,
+            );
+            match applied.await {
                 Ok(checkpoint) => return Ok(checkpoint),
                 Err(e) => {
                     tracing::error!(
@@ -417,7 +466,7 @@ mod send_checks {
         is_send(ensure_schema(&pool, p.as_ref(), "x"));
         is_send(read_checkpoint(&pool, "x"));
         is_send(r.consumer(1));
-        is_send(r.apply_with_retry(&[], &t));
+        is_send(r.apply_with_retry(&[], 0, &t));
         is_send(r.consume(&t));
     }
 }
