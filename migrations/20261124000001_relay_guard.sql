@@ -36,9 +36,14 @@ CREATE TRIGGER events_first_write
 -- transactions of other databases never hold it back). A transaction
 -- that ended after the snapshot was taken is not seen running, so it holds
 -- the bound until the next read.
+-- PL/pgSQL, not SQL: its plan is kept across calls (planning this costs more
+-- than running it).
 CREATE OR REPLACE FUNCTION events_release_bound() RETURNS xid8
-    LANGUAGE sql VOLATILE AS
+    LANGUAGE plpgsql VOLATILE AS
 $$
+DECLARE
+    bound xid8;
+BEGIN
     WITH snap AS MATERIALIZED (
         SELECT pg_current_snapshot() AS s
     ),
@@ -46,23 +51,27 @@ $$
         SELECT locktype, database, virtualtransaction, transactionid, relation, mode, granted
         FROM pg_locks
     ),
+    writers AS (
+        SELECT virtualtransaction FROM locks
+        WHERE locktype = 'relation'
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND relation = 'events'::regclass
+          AND mode = 'RowExclusiveLock'
+    ),
+    -- (NOT IN over small sets: hashed, where NOT EXISTS rescans per row.)
     harmless AS (
-        SELECT own.transactionid::text::bigint AS xid32
-        FROM locks own
-        WHERE own.locktype = 'transactionid' AND own.mode = 'ExclusiveLock' AND own.granted
-          AND NOT EXISTS (
-              SELECT 1 FROM locks w
-              WHERE w.virtualtransaction = own.virtualtransaction
-                AND w.locktype = 'relation'
-                AND w.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                AND w.relation = 'events'::regclass
-                AND w.mode = 'RowExclusiveLock')
+        SELECT transactionid::text::bigint AS xid32 FROM locks
+        WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' AND granted
+          AND virtualtransaction NOT IN (SELECT virtualtransaction FROM writers)
     )
     SELECT LEAST(
         pg_snapshot_xmax(s),
         (SELECT min(x) FROM pg_snapshot_xip(s) AS x
          WHERE (x::text::bigint % 4294967296) NOT IN (SELECT xid32 FROM harmless)))
-    FROM snap
+    INTO bound
+    FROM snap;
+    RETURN bound;
+END;
 $$;
 
 -- Wake the relay only when it sleeps. A NOTIFY takes a database-wide lock
