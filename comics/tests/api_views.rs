@@ -15,6 +15,7 @@ mod support;
 use std::time::Duration;
 
 use comics::{Application, Roles};
+use comics_command::views::batch::ViewBatch;
 use comics_common::Settings;
 use futures::future::join_all;
 use reqwest::Method;
@@ -22,7 +23,6 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use support::client::{json_with, problem};
 use support::pipeline::{bounded, settle, Rng};
-use comics_command::views::batch::ViewBatch;
 use support::{eventually, TestApp, TestEnv};
 
 /// How long views may take from 202 to the read side.
@@ -171,7 +171,12 @@ async fn wait_recorded_all(env: &TestEnv, pool: &PgPool) {
         .get_stream(env.names().views_stream())
         .await
         .expect("the views stream");
-    let last = stream.info().await.expect("stream info").state.last_sequence as i64;
+    let last = stream
+        .info()
+        .await
+        .expect("stream info")
+        .state
+        .last_sequence as i64;
     eventually(WAIT, || async {
         let reached: Option<i64> = sqlx::query_scalar("SELECT stream_sequence FROM view_recorder")
             .fetch_optional(pool)

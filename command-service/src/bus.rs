@@ -161,7 +161,10 @@ impl<A: Aggregate + Clone> Store<A> {
 
     /// Appends the events of several aggregates in one statement: all or
     /// none. A conflict if another writer appended to any of them first.
-    pub async fn append_many(&self, appends: Vec<Append<A>>) -> Result<(), AggregateError<A::Error>> {
+    pub async fn append_many(
+        &self,
+        appends: Vec<Append<A>>,
+    ) -> Result<(), AggregateError<A::Error>> {
         let mut db = self
             .pool
             .acquire()

@@ -28,7 +28,7 @@ const QUEUE: usize = 4096;
 /// Rounds in flight at once, each for its own share of the aggregates (by a
 /// hash of the id), so that one round's commit wait does not hold up the
 /// next and two rounds never hold the same aggregate.
-const SHARDS: usize = 1;
+const SHARDS: usize = 2;
 
 type Reply<A> = oneshot::Sender<Result<Committed, Refused<<A as Aggregate>::Error>>>;
 

@@ -18,8 +18,8 @@ use comics_common::http::PathParams;
 use comics_common::problem::FieldProblem;
 use comics_common::Problem;
 use comics_nats::Names;
-use tokio::sync::{mpsc, oneshot, Semaphore};
 use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use uuid::Uuid;
 
 use super::batch::{ViewBatch, MAX_VIEWS};
@@ -200,7 +200,11 @@ async fn record_view(
 /// gather (up to [`MAX_VIEWS`] a batch). Each batch's views are answered
 /// when its acknowledgement arrives. Light load: a view goes alone at once;
 /// heavy load: few, large messages.
-async fn publish_batches(js: jetstream::Context, names: Names, mut views: mpsc::Receiver<Accepted>) {
+async fn publish_batches(
+    js: jetstream::Context,
+    names: Names,
+    mut views: mpsc::Receiver<Accepted>,
+) {
     let subject = names.views_batch_subject();
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     while let Some(first) = views.recv().await {
@@ -217,12 +221,19 @@ async fn publish_batches(js: jetstream::Context, names: Names, mut views: mpsc::
         let mut batch = ViewBatch::default();
         let mut answers = Vec::with_capacity(waiting.len());
         for view in waiting {
-            batch.comics.entry(view.comic_id).or_default().push(view.reader);
+            batch
+                .comics
+                .entry(view.comic_id)
+                .or_default()
+                .push(view.reader);
             answers.push(view.stored);
         }
         let published = match serde_json::to_vec(&batch) {
             Ok(payload) => js
-                .send_publish(subject.clone(), PublishMessage::build().payload(payload.into()))
+                .send_publish(
+                    subject.clone(),
+                    PublishMessage::build().payload(payload.into()),
+                )
                 .await
                 .map_err(anyhow::Error::from),
             Err(e) => Err(e.into()),

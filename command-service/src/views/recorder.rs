@@ -267,10 +267,7 @@ impl ViewRecorder {
             if !events.is_empty() {
                 let metadata = HashMap::from([
                     ("actor".to_string(), "system:view-recorder".to_string()),
-                    (
-                        "request_id".to_string(),
-                        format!("views:{}", pending.last),
-                    ),
+                    ("request_id".to_string(), format!("views:{}", pending.last)),
                 ]);
                 appends.push((context, events, metadata));
             }
