@@ -1,5 +1,5 @@
 //! Mints reader tokens into a file, one per line, for load generators that
-//! cannot sign JWTs themselves (wrk with `bench/views.lua`).
+//! cannot sign JWTs themselves (wrk with `bench/load.lua`).
 
 use std::io::Write;
 
@@ -20,7 +20,7 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let tag = client::nonce();
     let tokens = Tokens::new(&args.secret)
-        .many(args.count, move |i| format!("bench-viewer-{tag}-{i}"))
+        .many(args.count, move |i| format!("bench-reader-{tag}-{i}"))
         .await?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(&args.out)?);
     for token in &tokens {

@@ -44,10 +44,11 @@ impl ComicFacts {
     }
 }
 
+/// Answers each service trait's one question with the type's `is_live`.
 macro_rules! comic_is_live {
-    ($($trait:ident),+) => {$(
+    ($facts:ty: $($trait:ident),+) => {$(
         #[async_trait]
-        impl $trait for ComicFacts {
+        impl $trait for $facts {
             async fn comic_is_live(&self, comic_id: Uuid) -> Result<bool, String> {
                 self.is_live(comic_id).await
             }
@@ -55,7 +56,7 @@ macro_rules! comic_is_live {
     )+};
 }
 
-comic_is_live!(ChapterServices, RatingServices, LibraryServices);
+comic_is_live!(ComicFacts: ChapterServices, RatingServices, LibraryServices);
 
 /// [`ComicFacts`] for one round of a group commit: each comic is asked about
 /// once per round.
@@ -91,15 +92,4 @@ impl RoundFacts {
     }
 }
 
-macro_rules! round_comic_is_live {
-    ($($trait:ident),+) => {$(
-        #[async_trait]
-        impl $trait for RoundFacts {
-            async fn comic_is_live(&self, comic_id: Uuid) -> Result<bool, String> {
-                self.is_live(comic_id).await
-            }
-        }
-    )+};
-}
-
-round_comic_is_live!(RatingServices, LibraryServices);
+comic_is_live!(RoundFacts: RatingServices, LibraryServices);

@@ -227,9 +227,9 @@ impl ViewRecorder {
             }
             if pending.last > recorded {
                 commits += 1;
-                self.commit(&pending, commits % 64 == 0).await?;
+                self.commit(&pending, commits.is_multiple_of(64)).await?;
                 recorded = pending.last;
-                if commits % 64 == 0 {
+                if commits.is_multiple_of(64) {
                     counted.prune();
                 }
             }
