@@ -95,10 +95,25 @@ where
     }
 }
 
+/// The committer is gone (the process is shutting down): 503, as when the
+/// database cannot be reached.
 fn stopped<E: std::error::Error>() -> Refused<E> {
-    Refused::Aggregate(AggregateError::UnexpectedError(
+    Refused::Aggregate(AggregateError::DatabaseConnectionError(
         "the group committer stopped".into(),
     ))
+}
+
+/// The same failure for each command of a round (errors are not `Clone`):
+/// the database unreachable stays 503, anything else stays 500.
+fn each<E: std::error::Error>(e: &AggregateError<E>) -> Refused<E> {
+    let message = e.to_string();
+    Refused::Aggregate(match e {
+        AggregateError::DatabaseConnectionError(_) => {
+            AggregateError::DatabaseConnectionError(message.into())
+        }
+        AggregateError::AggregateConflict => AggregateError::AggregateConflict,
+        _ => AggregateError::UnexpectedError(message.into()),
+    })
 }
 
 async fn run<A>(
@@ -150,13 +165,9 @@ where
     let contexts = match store.load_many(&ids).await {
         Ok(c) => c,
         Err(e) => {
-            let message = e.to_string();
+            tracing::warn!(aggregate = A::TYPE, error = %e, "cannot load a round of commands");
             for job in round {
-                let _ = job
-                    .reply
-                    .send(Err(Refused::Aggregate(AggregateError::UnexpectedError(
-                        message.clone().into(),
-                    ))));
+                let _ = job.reply.send(Err(each(&e)));
             }
             return;
         }
@@ -209,28 +220,15 @@ where
                 "group append conflicted; committing alone"
             );
             for (job, _) in pending {
-                let store = store.clone();
-                let services_each = services;
-                let result = execute(
-                    &store,
-                    services_each,
-                    &job.id,
-                    job.command,
-                    &job.metadata,
-                    None,
-                )
-                .await;
+                let result =
+                    execute(store, services, &job.id, job.command, &job.metadata, None).await;
                 let _ = job.reply.send(result);
             }
         }
         Err(e) => {
-            let message = e.to_string();
+            tracing::warn!(aggregate = A::TYPE, error = %e, "cannot append a round of commands");
             for (job, _) in pending {
-                let _ = job
-                    .reply
-                    .send(Err(Refused::Aggregate(AggregateError::UnexpectedError(
-                        message.clone().into(),
-                    ))));
+                let _ = job.reply.send(Err(each(&e)));
             }
         }
     }

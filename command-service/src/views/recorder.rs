@@ -227,7 +227,8 @@ impl ViewRecorder {
             }
             if pending.last > recorded {
                 commits += 1;
-                self.commit(&pending, commits.is_multiple_of(64)).await?;
+                self.commit(recorded, &pending, commits.is_multiple_of(64))
+                    .await?;
                 recorded = pending.last;
                 if commits.is_multiple_of(64) {
                     counted.prune();
@@ -243,7 +244,7 @@ impl ViewRecorder {
 
     /// Appends the events, the readers counted and the sequence reached, in
     /// one transaction (the events first: see the relay's release rule).
-    async fn commit(&self, pending: &Pending, prune: bool) -> anyhow::Result<()> {
+    async fn commit(&self, from: u64, pending: &Pending, prune: bool) -> anyhow::Result<()> {
         let store = &self.stores.popularity;
         let ids: Vec<String> = pending.views.keys().map(Uuid::to_string).collect();
         let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
@@ -297,14 +298,23 @@ impl ViewRecorder {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query(
+        // Compare and set: a recorder that lost its lock (its connection
+        // dropped) while still running cannot record over the new one.
+        let moved = sqlx::query(
             "INSERT INTO view_recorder (stream, stream_sequence) VALUES ($1, $2) \
-             ON CONFLICT (stream) DO UPDATE SET stream_sequence = EXCLUDED.stream_sequence",
+             ON CONFLICT (stream) DO UPDATE SET stream_sequence = EXCLUDED.stream_sequence \
+             WHERE view_recorder.stream_sequence = $3",
         )
         .bind(&stream)
         .bind(pending.last as i64)
+        .bind(from as i64)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        anyhow::ensure!(
+            moved == 1,
+            "another view recorder recorded past {from}; starting over"
+        );
         if prune {
             sqlx::query(
                 "DELETE FROM view_counted WHERE stream = $1 \
