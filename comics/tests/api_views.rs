@@ -396,6 +396,9 @@ async fn refused_view_bodies_are_422_400_or_415_and_none_of_them_is_counted() {
                 errors.is_some_and(|e| !e.is_empty()),
                 "a validation problem names what is wrong: {problem}"
             );
+            if reader == "unknown-field" {
+                assert_eq!(problem["errors"][0]["field"], "page", "{problem}");
+            }
         }
     }
     assert!(wrong.is_empty(), "refused wrongly: {wrong:#?}");

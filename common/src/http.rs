@@ -137,7 +137,7 @@ fn json_problem(rejection: JsonRejection) -> Problem {
 }
 
 /// Turns serde's "path: message" or "unknown field `x`" into a field problem.
-fn field_problem(message: &str) -> FieldProblem {
+pub fn field_problem(message: &str) -> FieldProblem {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let field = rest.split('`').next().unwrap_or("body");
         return FieldProblem {

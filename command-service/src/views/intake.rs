@@ -136,10 +136,7 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<ViewBody, Problem> {
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
             Problem::bad_request(e.to_string())
         }
-        _ => Problem::validation(vec![FieldProblem {
-            field: "body".into(),
-            message: e.to_string(),
-        }]),
+        _ => Problem::validation(vec![comics_common::http::field_problem(&e.to_string())]),
     })
 }
 
