@@ -288,12 +288,12 @@ pub struct Stores {
     pub ratings: Arc<Store<Rating>>,
     /// Rating commands, committed in groups.
     pub rating_commits: GroupCommit<Rating>,
-    pub libraries: Store<Library>,
+    pub libraries: Arc<Store<Library>>,
+    /// Bookmark commands, committed in groups.
+    pub library_commits: GroupCommit<Library>,
     pub popularity: Store<Popularity>,
     pub comic_services: <Comic as Aggregate>::Services,
     pub chapter_services: <Chapter as Aggregate>::Services,
-    pub rating_services: <Rating as Aggregate>::Services,
-    pub library_services: <Library as Aggregate>::Services,
 }
 
 fn store<A: Aggregate + Clone>(pool: &PgPool) -> Store<A> {
@@ -312,15 +312,19 @@ impl Stores {
         let rating_commits = GroupCommit::start(ratings.clone(), move || {
             Arc::new(RoundFacts::new(round_facts.clone())) as <Rating as Aggregate>::Services
         });
+        let libraries = Arc::new(store(&pool));
+        let round_facts = facts.clone();
+        let library_commits = GroupCommit::start(libraries.clone(), move || {
+            Arc::new(RoundFacts::new(round_facts.clone())) as <Library as Aggregate>::Services
+        });
         Self {
             ratings,
             rating_commits,
-            libraries: store(&pool),
+            libraries,
+            library_commits,
             popularity: store(&pool),
             comic_services: Arc::new(ChapterFacts(chapters.clone())),
-            chapter_services: Arc::new(ComicFacts(comics.clone())),
-            rating_services: facts,
-            library_services: Arc::new(ComicFacts(comics.clone())),
+            chapter_services: facts,
             comics,
             chapters,
         }

@@ -11,7 +11,6 @@ use comics_common::Problem;
 use comics_domain::{aggregate_types, library_id, LibraryCommand};
 use uuid::Uuid;
 
-use crate::bus::execute;
 use crate::response::{metadata, no_content};
 use crate::CommandState;
 
@@ -31,15 +30,10 @@ async fn run(
     let id = library_id(&user.sub);
     let s = &state.stores;
     let meta = metadata(user, request);
-    let done = execute(
-        &s.libraries,
-        &s.library_services,
-        &id.to_string(),
-        command,
-        &meta,
-        None,
-    )
-    .await?;
+    let done = s
+        .library_commits
+        .execute(id.to_string(), command, meta)
+        .await?;
     let mut token = ConsistencyToken::default();
     // A no-op on a library that was never written (version 0) has nothing
     // for a read to wait for; a mark at 0 would never be applied (503).
