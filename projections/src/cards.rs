@@ -2,9 +2,35 @@
 //! cover, status, type), kept from Comic events. Shared by the projections
 //! whose reads list comics (ratings, bookmarks).
 
+use anyhow::Context;
 use comics_domain::ComicEvent;
+use comics_nats::EventRecord;
 use sqlx::PgConnection;
 use uuid::Uuid;
+
+/// Applies a Comic event to the cards; when it deletes the comic, its rows
+/// in each of `own_tables` (keyed by `comic_id`) go too. Returns the comic's
+/// id if it was deleted, for what a projection must undo beyond that.
+pub(crate) async fn comic_event(
+    db: &mut PgConnection,
+    s: &str,
+    event: &EventRecord,
+    own_tables: &[&str],
+) -> anyhow::Result<Option<Uuid>> {
+    let id: Uuid = event.aggregate_id.parse().context("comic id")?;
+    let e: ComicEvent = serde_json::from_value(event.tagged_payload())?;
+    let deleted = matches!(e, ComicEvent::ComicDeleted {});
+    if deleted {
+        for table in own_tables {
+            sqlx::query(&format!("DELETE FROM {s}.{table} WHERE comic_id = $1"))
+                .bind(id)
+                .execute(&mut *db)
+                .await?;
+        }
+    }
+    apply(db, s, id, e).await?;
+    Ok(deleted.then_some(id))
+}
 
 pub(crate) async fn apply(
     db: &mut PgConnection,

@@ -1,13 +1,11 @@
 //! The bookmarks projection: each user's library (newest first) and each
 //! comic's bookmark count. A deleted comic leaves every library.
 
-use anyhow::Context;
 use async_trait::async_trait;
 use comics_common::projections::{ProjectionInfo, BOOKMARKS};
-use comics_domain::{ComicEvent, LibraryEvent};
+use comics_domain::LibraryEvent;
 use comics_nats::EventRecord;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 pub struct BookmarksProjector;
 
@@ -28,19 +26,9 @@ impl crate::Projector for BookmarksProjector {
         event: &EventRecord,
     ) -> anyhow::Result<()> {
         match event.aggregate_type.as_str() {
-            "Comic" => {
-                let id: Uuid = event.aggregate_id.parse().context("comic id")?;
-                let e: ComicEvent = serde_json::from_value(event.tagged_payload())?;
-                if matches!(e, ComicEvent::ComicDeleted {}) {
-                    for table in ["bookmarks", "counts"] {
-                        sqlx::query(&format!("DELETE FROM {s}.{table} WHERE comic_id = $1"))
-                            .bind(id)
-                            .execute(&mut *db)
-                            .await?;
-                    }
-                }
-                crate::cards::apply(db, s, id, e).await
-            }
+            "Comic" => crate::cards::comic_event(db, s, event, &["bookmarks", "counts"])
+                .await
+                .map(|_| ()),
             "Library" => {
                 let e: LibraryEvent = serde_json::from_value(event.tagged_payload())?;
                 library(db, s, e, event.recorded_at).await

@@ -5,7 +5,7 @@
 use anyhow::Context;
 use async_trait::async_trait;
 use comics_common::projections::{ProjectionInfo, POPULARITY};
-use comics_domain::{ComicEvent, PopularityEvent};
+use comics_domain::PopularityEvent;
 use comics_nats::EventRecord;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -36,18 +36,9 @@ impl crate::Projector for PopularityProjector {
             .parse()
             .context("aggregate id is not a UUID")?;
         match event.aggregate_type.as_str() {
-            "Comic" => {
-                let e: ComicEvent = serde_json::from_value(event.tagged_payload())?;
-                if matches!(e, ComicEvent::ComicDeleted {}) {
-                    for table in ["totals", "minutes"] {
-                        sqlx::query(&format!("DELETE FROM {s}.{table} WHERE comic_id = $1"))
-                            .bind(id)
-                            .execute(&mut *db)
-                            .await?;
-                    }
-                }
-                crate::cards::apply(db, s, id, e).await
-            }
+            "Comic" => crate::cards::comic_event(db, s, event, &["totals", "minutes"])
+                .await
+                .map(|_| ()),
             "Popularity" => {
                 let e: PopularityEvent = serde_json::from_value(event.tagged_payload())?;
                 views(db, s, id, e).await

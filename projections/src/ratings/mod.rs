@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use anyhow::Context;
 use async_trait::async_trait;
 use comics_common::projections::{ProjectionInfo, RATINGS};
-use comics_domain::{ComicEvent, RatingEvent};
+use comics_domain::RatingEvent;
 use comics_nats::EventRecord;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -31,12 +31,10 @@ impl crate::Projector for RatingsProjector {
     ) -> anyhow::Result<()> {
         match event.aggregate_type.as_str() {
             "Comic" => {
-                let id: Uuid = event.aggregate_id.parse().context("comic id")?;
-                let e: ComicEvent = serde_json::from_value(event.tagged_payload())?;
-                if matches!(e, ComicEvent::ComicDeleted {}) {
+                if let Some(id) = crate::cards::comic_event(db, s, event, &[]).await? {
                     forget_comic(db, s, id).await?;
                 }
-                crate::cards::apply(db, s, id, e).await
+                Ok(())
             }
             "Rating" => {
                 let e: RatingEvent = serde_json::from_value(event.tagged_payload())?;
