@@ -50,6 +50,37 @@ impl Paging {
     }
 }
 
+/// One page of a user's rows, and how many there are: `SELECT {columns}
+/// FROM {from} WHERE {user_column} = $1 ORDER BY {order}`, paged.
+pub async fn user_page<T>(
+    pool: &sqlx::PgPool,
+    columns: &str,
+    from: &str,
+    user_column: &str,
+    order: &str,
+    user: &str,
+    paging: Paging,
+) -> Result<(Vec<T>, i64), sqlx::Error>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    let total: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM {from} WHERE {user_column} = $1"
+    ))
+    .bind(user)
+    .fetch_one(pool)
+    .await?;
+    let items = sqlx::query_as::<_, T>(&format!(
+        "SELECT {columns} FROM {from} WHERE {user_column} = $1 ORDER BY {order} LIMIT $2 OFFSET $3"
+    ))
+    .bind(user)
+    .bind(paging.limit)
+    .bind(paging.offset)
+    .fetch_all(pool)
+    .await?;
+    Ok((items, total))
+}
+
 /// The query string of a list that has only paging; unknown parameters are
 /// ignored.
 #[derive(Debug, Default, Deserialize)]

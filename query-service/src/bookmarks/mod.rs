@@ -50,24 +50,16 @@ async fn of_user(
     user: &str,
     paging: Paging,
 ) -> Result<(Vec<MyBookmark>, i64), sqlx::Error> {
-    let total: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM bookmarks.bookmarks b JOIN bookmarks.comics c ON c.id = b.comic_id \
-         WHERE b.user_id = $1",
+    crate::listing::user_page(
+        pool,
+        "b.comic_id, c.title, b.bookmarked_at",
+        "bookmarks.bookmarks b JOIN bookmarks.comics c ON c.id = b.comic_id",
+        "b.user_id",
+        "b.bookmarked_at DESC, b.comic_id ASC",
+        user,
+        paging,
     )
-    .bind(user)
-    .fetch_one(pool)
-    .await?;
-    let items = sqlx::query_as::<_, MyBookmark>(
-        "SELECT b.comic_id, c.title, b.bookmarked_at \
-         FROM bookmarks.bookmarks b JOIN bookmarks.comics c ON c.id = b.comic_id \
-         WHERE b.user_id = $1 ORDER BY b.bookmarked_at DESC, b.comic_id ASC LIMIT $2 OFFSET $3",
-    )
-    .bind(user)
-    .bind(paging.limit)
-    .bind(paging.offset)
-    .fetch_all(pool)
-    .await?;
-    Ok((items, total))
+    .await
 }
 
 /// How many users bookmarked each of those of `ids` that have bookmarks.

@@ -24,24 +24,16 @@ pub async fn of_user(
     user: &str,
     paging: Paging,
 ) -> Result<(Vec<MyRating>, i64), sqlx::Error> {
-    let total: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM ratings.ratings r JOIN ratings.comics c ON c.id = r.comic_id \
-         WHERE r.user_id = $1",
+    crate::listing::user_page(
+        pool,
+        "r.comic_id, r.score, r.rated_at",
+        "ratings.ratings r JOIN ratings.comics c ON c.id = r.comic_id",
+        "r.user_id",
+        "r.rated_at DESC, r.comic_id ASC",
+        user,
+        paging,
     )
-    .bind(user)
-    .fetch_one(pool)
-    .await?;
-    let items = sqlx::query_as::<_, MyRating>(
-        "SELECT r.comic_id, r.score, r.rated_at \
-         FROM ratings.ratings r JOIN ratings.comics c ON c.id = r.comic_id \
-         WHERE r.user_id = $1 ORDER BY r.rated_at DESC, r.comic_id ASC LIMIT $2 OFFSET $3",
-    )
-    .bind(user)
-    .bind(paging.limit)
-    .bind(paging.offset)
-    .fetch_all(pool)
-    .await?;
-    Ok((items, total))
+    .await
 }
 
 /// The card of a ranked comic, as the ranking's projection keeps it, with
