@@ -165,3 +165,50 @@ async fn unrelated_transaction(env: &TestEnv) {
         .expect("relay stops");
     stopped.unwrap().expect("relay ends cleanly");
 }
+
+/// The relay's wake-up: an append NOTIFYs only while the relay sleeps (holds
+/// the "asleep" lock); otherwise it holds that lock shared until it ends, so
+/// the relay cannot fall asleep past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn appends_notify_exactly_while_the_relay_sleeps() {
+    let env = TestEnv::new().await;
+    let outcome = bounded(LIMIT, wake_up(&env)).await;
+    env.cleanup().await;
+    settle(outcome);
+}
+
+async fn wake_up(env: &TestEnv) {
+    const ASLEEP: &str = "SELECT pg_try_advisory_lock(hashtextextended('comics-relay-asleep', 0))";
+    let pool = writers_pool(env).await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+        .await
+        .unwrap();
+    listener.listen("comics_events").await.unwrap();
+
+    // Awake (nobody holds the lock): no NOTIFY, and the open append holds the
+    // lock shared, so a relay could not take it to fall asleep.
+    let mut tx = pool.begin().await.unwrap();
+    insert_event(&mut *tx, "awake", 1).await.unwrap();
+    let mut relay = pool.acquire().await.unwrap();
+    let got: bool = sqlx::query_scalar(ASLEEP)
+        .fetch_one(&mut *relay)
+        .await
+        .unwrap();
+    assert!(!got, "an append in flight keeps the relay awake");
+    tx.commit().await.unwrap();
+    let quiet = tokio::time::timeout(Duration::from_millis(300), listener.recv()).await;
+    assert!(quiet.is_err(), "no NOTIFY while the relay is awake");
+
+    // Asleep (the relay holds the lock): the append wakes it.
+    let got: bool = sqlx::query_scalar(ASLEEP)
+        .fetch_one(&mut *relay)
+        .await
+        .unwrap();
+    assert!(got, "with no append in flight the relay can fall asleep");
+    insert_event(&pool, "asleep", 1).await.unwrap();
+    let woken = tokio::time::timeout(WAIT, listener.recv()).await;
+    assert!(
+        woken.is_ok_and(|n| n.is_ok_and(|n| n.channel() == "comics_events")),
+        "an append NOTIFYs a sleeping relay"
+    );
+}
