@@ -369,6 +369,21 @@ async fn refused_view_bodies_are_422_400_or_415_and_none_of_them_is_counted() {
         ("not-json", json_ct, "chapter_id=1", 400),
         ("plain-text", Some("text/plain"), "{}", 415),
     ];
+    // Past the limit of every JSON body (1 MiB) and past the view's own
+    // (4 KiB): 413 as problem+json either way.
+    for size in [5 * 1024, 1024 * 1024 + 10] {
+        let body = format!(r#"{{"chapter_id": null, "pad": "{}"}}"#, "x".repeat(size));
+        let r = app
+            .send_raw(
+                Method::POST,
+                &path,
+                Some(&app.user("too-large")),
+                json_ct,
+                body.into_bytes(),
+            )
+            .await;
+        problem(r, 413).await;
+    }
     let mut wrong = Vec::new();
     for (reader, content_type, body, expected) in cases {
         let token = app.user(reader);
@@ -396,9 +411,12 @@ async fn refused_view_bodies_are_422_400_or_415_and_none_of_them_is_counted() {
                 errors.is_some_and(|e| !e.is_empty()),
                 "a validation problem names what is wrong: {problem}"
             );
-            if reader == "unknown-field" {
-                assert_eq!(problem["errors"][0]["field"], "page", "{problem}");
-            }
+            let named = match reader {
+                "unknown-field" => "page",
+                "not-a-uuid" => "chapter_id",
+                _ => "body",
+            };
+            assert_eq!(problem["errors"][0]["field"], named, "{problem}");
         }
     }
     assert!(wrong.is_empty(), "refused wrongly: {wrong:#?}");

@@ -84,29 +84,43 @@ where
         }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|e| {
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    Problem::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "too-large",
-                        "Payload too large",
-                    )
-                    .with_detail(format!("the body must be at most {MAX_JSON_BODY} bytes"))
-                } else {
-                    Problem::bad_request(e.body_text())
-                }
-            })?;
-        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-        if first != Some(&b'{') && serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() {
-            return Err(Problem::validation(vec![FieldProblem {
-                field: "body".into(),
-                message: "must be a JSON object".into(),
-            }]));
-        }
-        match axum::Json::<T>::from_bytes(&bytes) {
-            Ok(axum::Json(v)) => Ok(Self(v)),
-            Err(rejection) => Err(json_problem(rejection)),
-        }
+            .map_err(body_problem)?;
+        json_object(&bytes).map(Self)
+    }
+}
+
+/// A body that could not be read: too large → 413, else 400.
+pub fn body_problem(e: axum::extract::rejection::BytesRejection) -> Problem {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        too_large(MAX_JSON_BODY)
+    } else {
+        Problem::bad_request(e.body_text())
+    }
+}
+
+/// 413, naming the limit.
+pub fn too_large(limit: usize) -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too-large",
+        "Payload too large",
+    )
+    .with_detail(format!("the body must be at most {limit} bytes"))
+}
+
+/// A JSON object read into `T`: not an object → 422 naming `body`,
+/// malformed → 400, breaks the schema → 422 naming the field.
+pub fn json_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') && serde_json::from_slice::<serde_json::Value>(bytes).is_ok() {
+        return Err(Problem::validation(vec![FieldProblem {
+            field: "body".into(),
+            message: "must be a JSON object".into(),
+        }]));
+    }
+    match axum::Json::<T>::from_bytes(bytes) {
+        Ok(axum::Json(v)) => Ok(v),
+        Err(rejection) => Err(json_problem(rejection)),
     }
 }
 
@@ -126,18 +140,13 @@ fn json_problem(rejection: JsonRejection) -> Problem {
             "Unsupported media type",
         )
         .with_detail("expected Content-Type: application/json"),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too-large",
-            "Payload too large",
-        )
-        .with_detail(format!("the body must be at most {MAX_JSON_BODY} bytes")),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => too_large(MAX_JSON_BODY),
         other => Problem::new(other.status(), "bad-request", "Bad request").with_detail(text),
     }
 }
 
 /// Turns serde's "path: message" or "unknown field `x`" into a field problem.
-pub fn field_problem(message: &str) -> FieldProblem {
+fn field_problem(message: &str) -> FieldProblem {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let field = rest.split('`').next().unwrap_or("body");
         return FieldProblem {

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, message::PublishMessage};
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,8 +15,7 @@ use axum::routing::post;
 use axum::Router;
 use bytes::Bytes;
 use comics_common::auth::MaybeUser;
-use comics_common::http::PathParams;
-use comics_common::problem::FieldProblem;
+use comics_common::http::{self, PathParams};
 use comics_common::Problem;
 use comics_nats::Names;
 use serde::{Deserialize, Serialize};
@@ -103,19 +103,20 @@ struct ViewBody {
     chapter_id: Option<Uuid>,
 }
 
-/// The optional body: nothing, or `{"chapter_id": ...}` as JSON.
-fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<ViewBody, Problem> {
+/// The optional body: nothing, or `{"chapter_id": ...}` as JSON, checked
+/// as every JSON body is.
+fn parse_body(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<ViewBody, Problem> {
+    let body = body.map_err(http::body_problem)?;
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Ok(ViewBody::default());
     }
     if body.len() > MAX_BODY {
-        return Err(Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too-large",
-            "Payload too large",
-        ));
+        return Err(http::too_large(MAX_BODY));
     }
-    if !comics_common::http::is_json_content_type(headers) {
+    if !http::is_json_content_type(headers) {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported-media-type",
@@ -123,27 +124,12 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<ViewBody, Problem> {
         )
         .with_detail("expected Content-Type: application/json"));
     }
-    // serde also reads a struct from an array (`[null]`, `["<uuid>"]`): the
-    // body must be an object, as everywhere else.
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if first != Some(&b'{') && serde_json::from_slice::<serde_json::Value>(body).is_ok() {
-        return Err(Problem::validation(vec![FieldProblem {
-            field: "body".into(),
-            message: "must be a JSON object".into(),
-        }]));
-    }
-    serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-            Problem::bad_request(e.to_string())
-        }
-        _ => Problem::validation(vec![comics_common::http::field_problem(&e.to_string())]),
-    })
+    http::json_object(&body)
 }
 
-/// Who is viewing: the token's subject, else the client address. The key
-/// goes into a NATS header, so a subject that is not short printable ASCII
-/// is keyed by its UUIDv5 instead (never by dropping characters, which gave
-/// "josé", "jo s" and "jos" one key).
+/// Who is viewing: the token's subject, else the client address. A subject
+/// that is not short printable ASCII travels as its UUIDv5 (never by
+/// dropping characters, which gave "josé", "jo s" and "jos" one key).
 fn viewer(user: &MaybeUser, addr: SocketAddr) -> String {
     match &user.0 {
         Some(u) if u.sub.len() <= 200 && u.sub.bytes().all(|b| b.is_ascii_graphic()) => {
@@ -164,11 +150,11 @@ async fn record_view(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     PathParams(comic_id): PathParams<Uuid>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Problem> {
     // Checked, as every body is; a view counts for its comic whichever
     // chapter it names.
-    parse_body(&headers, &body)?;
+    parse_body(&headers, body)?;
     let Some(intake) = state.views.as_ref() else {
         return Err(Problem::unavailable(
             "view intake is not running in this process",
