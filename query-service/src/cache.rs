@@ -23,6 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use comics_common::consistency::HEADER;
 use comics_common::projections::{ProjectionInfo, ALL, CHANGED_CHANNEL};
+use comics_common::Problem;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 
@@ -171,13 +172,18 @@ pub async fn cached(State(policy): State<CachePolicy>, req: Request, next: Next)
         return response;
     }
     let (parts, body) = response.into_parts();
-    let Ok(body) = to_bytes(body, MAX_BODY).await else {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "response too large to cache",
-        )
-            .into_response();
+    // The handler built the body in memory already; collecting it costs no
+    // more. Only answers up to MAX_BODY are kept.
+    let body = match to_bytes(body, usize::MAX).await {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read a response to cache it");
+            return Problem::internal(&e).into_response();
+        }
     };
+    if body.len() > MAX_BODY {
+        return Response::from_parts(parts, Body::from(body));
+    }
     if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE) {
         let entry = Entry {
             stamp,
