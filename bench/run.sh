@@ -33,7 +33,7 @@ need() {
   command -v "$1" >/dev/null || die "$1 is missing: $2"
 }
 need wrk "apt-get install wrk"
-need pgbench "apt-get install postgresql-client (pgbench comes with it)"
+need pgbench "apt-get install postgresql (on Debian pgbench comes with the server package)"
 need psql "apt-get install postgresql-client"
 need curl "apt-get install curl"
 need cargo "install Rust (see README, Prerequisites)"

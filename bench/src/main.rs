@@ -6,7 +6,6 @@
 mod ceiling;
 mod client;
 mod lag;
-mod load;
 mod seed;
 mod stats;
 mod streams;
@@ -31,10 +30,6 @@ enum Command {
     Ceiling(ceiling::Args),
     /// Creates comics with a few ratings and views, and prints their ids.
     Seed(seed::Args),
-    /// PUT ratings, each by one of `--users` user tokens, scores varying.
-    Ratings(load::RatingsArgs),
-    /// POST views, each from a distinct subject so that each one counts.
-    Views(load::ViewsArgs),
     /// Command-to-visible lag of a comic's title under a write load.
     Lag(lag::Args),
     /// Deletes JetStream streams (a missing one is fine).
@@ -48,8 +43,6 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ceiling(args) => ceiling::run(args).await,
         Command::Seed(args) => seed::run(args).await,
-        Command::Ratings(args) => load::ratings(args).await,
-        Command::Views(args) => load::views(args).await,
         Command::Lag(args) => lag::run(args).await,
         Command::DropStreams(args) => streams::run(args).await,
         Command::Tokens(args) => tokens::run(args).await,
