@@ -90,9 +90,14 @@ async fn published_not_saved(env: &TestEnv) {
     comics_nats::stream::ensure_stream(&js, &env.names())
         .await
         .unwrap();
-    let batch = read_committed_after(&pool, CommitCursor::default(), &[], 1000)
-        .await
-        .unwrap();
+    let batch = read_committed_after(
+        &mut pool.acquire().await.unwrap(),
+        CommitCursor::default(),
+        &[],
+        1000,
+    )
+    .await
+    .unwrap();
     let prefix = &batch[..batch.len() / 3];
     for (i, (cursor, record)) in prefix.iter().enumerate() {
         let message = PublishMessage::build()

@@ -14,7 +14,7 @@ use cqrs_es::persist::{
 };
 use cqrs_es::{Aggregate, AggregateError, DomainEvent, EventEnvelope, EventStore};
 use postgres_es::PostgresEventRepository;
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 
 use crate::group::GroupCommit;
 use crate::services::{ChapterFacts, ComicFacts, RoundFacts};
@@ -96,9 +96,15 @@ impl<A: Aggregate + Clone> Store<A> {
         })
     }
 
-    /// Loads several aggregates with one query, in the order of `ids`.
+    /// The pool of the event store.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Loads several aggregates with one query on `db`, in the order of `ids`.
     pub async fn load_many(
         &self,
+        db: impl PgExecutor<'_>,
         ids: &[&str],
     ) -> Result<Vec<EventStoreAggregateContext<A>>, AggregateError<A::Error>> {
         let mut loaded: Vec<(A, usize)> = ids
@@ -121,7 +127,7 @@ impl<A: Aggregate + Clone> Store<A> {
         .bind(A::TYPE)
         .bind(ids)
         .bind(&after)
-        .fetch_all(&self.pool)
+        .fetch_all(db)
         .await
         .map_err(|e| AggregateError::DatabaseConnectionError(Box::new(e)))?;
         let mut moved = vec![false; ids.len()];
@@ -159,25 +165,10 @@ impl<A: Aggregate + Clone> Store<A> {
             .collect())
     }
 
-    /// Appends the events of several aggregates in one statement: all or
-    /// none. A conflict if another writer appended to any of them first.
-    pub async fn append_many(
-        &self,
-        appends: Vec<Append<A>>,
-    ) -> Result<(), AggregateError<A::Error>> {
-        let mut db = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| AggregateError::DatabaseConnectionError(Box::new(e)))?;
-        let after = self.append_many_in(&mut db, appends).await?;
-        self.keep_all(after);
-        Ok(())
-    }
-
-    /// [`Store::append_many`] on `db`, which may be in a transaction (whose
-    /// first write this must be); hand the result to [`Store::keep_all`]
-    /// once committed.
+    /// Appends the events of several aggregates in one statement on `db`:
+    /// all or none, a conflict if another writer appended to any of them
+    /// first. `db` may be in a transaction (whose first write this must
+    /// be); hand the result to [`Store::keep_all`] once committed.
     pub async fn append_many_in(
         &self,
         db: &mut sqlx::PgConnection,

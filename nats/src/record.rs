@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::{PgExecutor, PgPool};
+use sqlx::{PgConnection, PgExecutor};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
@@ -93,14 +93,14 @@ impl From<Row> for (CommitCursor, EventRecord) {
 /// ended, so no earlier event can become visible later.
 /// `types` limits the aggregate types read (all when empty).
 pub async fn read_committed_after(
-    db: &PgPool,
+    db: &mut PgConnection,
     after: CommitCursor,
     types: &[&str],
     limit: i64,
 ) -> sqlx::Result<Vec<(CommitCursor, EventRecord)>> {
     // Two statements, in this order: the bound must come from a snapshot
     // taken before the one the events are read with.
-    let bound = release_bound(db).await?;
+    let bound = release_bound(&mut *db).await?;
     let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT tx_id::text::bigint AS tx_id, position, aggregate_type, aggregate_id, sequence, \
@@ -117,7 +117,7 @@ pub async fn read_committed_after(
     .bind(bound.to_string())
     .bind(&types)
     .bind(limit)
-    .fetch_all(db)
+    .fetch_all(&mut *db)
     .await?;
     Ok(rows.into_iter().map(Into::into).collect())
 }

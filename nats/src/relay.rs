@@ -113,7 +113,8 @@ impl Relay {
         let mut backoff = Duration::from_millis(2);
         let mut saved = (Instant::now() - SAVE_EVERY, None);
         while !shutdown.is_cancelled() {
-            let batch = read_committed_after(&self.pool, end.cursor, &[], BATCH).await?;
+            // On the leader's own connection: no pool round trip per read.
+            let batch = read_committed_after(&mut *leader, end.cursor, &[], BATCH).await?;
             if !batch.is_empty() {
                 end = self.publish(end, &batch).await?;
                 self.save_cursor(end.cursor, &mut saved).await?;
@@ -123,7 +124,7 @@ impl Relay {
             // Nothing releasable. If events exist that an older, still open
             // transaction holds back, poll soon.
             self.save_cursor(end.cursor, &mut saved).await?;
-            if any_after(&self.pool, end.cursor).await? {
+            if any_after(&mut *leader, end.cursor).await? {
                 backoff = (backoff * 2).min(Duration::from_millis(50));
                 tokio::select! {
                     _ = shutdown.cancelled() => {}
@@ -145,7 +146,7 @@ impl Relay {
                 }
                 continue;
             }
-            if any_after(&self.pool, end.cursor).await? {
+            if any_after(&mut *leader, end.cursor).await? {
                 unlock(leader, ASLEEP_LOCK).await?;
                 continue;
             }

@@ -61,10 +61,11 @@ async fn rebuild_exclusively(
     .await?;
     ensure_schema(store, projector, &fresh).await?;
 
+    let mut reader = events.acquire().await?;
     let mut cursor = CommitCursor::default();
     let mut applied = 0u64;
     loop {
-        let page = read_committed_after(events, cursor, info.aggregate_types, PAGE).await?;
+        let page = read_committed_after(&mut reader, cursor, info.aggregate_types, PAGE).await?;
         let Some((last, _)) = page.last() else { break };
         cursor = *last;
         applied += page.len() as u64;
@@ -85,7 +86,7 @@ async fn rebuild_exclusively(
     .await?;
     let checkpoint = lock_checkpoint(&mut tx, live).await?;
     loop {
-        let page = read_committed_after(events, cursor, info.aggregate_types, PAGE).await?;
+        let page = read_committed_after(&mut reader, cursor, info.aggregate_types, PAGE).await?;
         let Some((last, _)) = page.last() else { break };
         cursor = *last;
         applied += page.len() as u64;

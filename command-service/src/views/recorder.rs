@@ -249,7 +249,7 @@ impl ViewRecorder {
         let ids: Vec<String> = pending.views.keys().map(Uuid::to_string).collect();
         let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         let contexts = store
-            .load_many(&id_refs)
+            .load_many(&self.pool, &id_refs)
             .await
             .map_err(|e| anyhow::anyhow!("cannot load popularity: {e}"))?;
         let mut appends = Vec::new();
