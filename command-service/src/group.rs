@@ -29,8 +29,8 @@ const ROUND: usize = 256;
 const QUEUE: usize = 4096;
 /// Rounds in flight at once, each for its own share of the aggregates (by a
 /// hash of the id), so that two rounds never hold the same aggregate. One:
-/// on two cores a second shard halved the rounds' size and cost more in
-/// statements than its overlap of commit waits won (0.5k ratings/s fewer).
+/// on two cores a second shard halved the rounds' size, and Postgres took
+/// 73 % of a core instead of 56 % for the same rating load.
 const SHARDS: usize = 1;
 
 type Reply<A> = oneshot::Sender<Result<Committed, Refused<<A as Aggregate>::Error>>>;
