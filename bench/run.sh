@@ -218,10 +218,34 @@ wrk_write() {
 }
 
 # Ratings: 20 000 users round robin on one comic (wrk, lighter than a Rust
-# HTTP client, with bench/load.lua).
+# HTTP client, with bench/load.lua), 64 connections (pgbench's INSERT peaks
+# at 16 clients, and gives less with more).
 say "minting 20000 user tokens"
 "$BIN/comics-bench" tokens --count 20000 --out "$OUT/tokens.txt" >&2
-wrk_write RATE "$BASE/api/v1/comics/${IDS[1]}/rating" rate 32
+wrk_write RATE "$BASE/api/v1/comics/${IDS[1]}/rating" rate 64
+
+# Let the relay and projectors finish the ratings' backlog before the next
+# measurement: one more rating, then its consistency token on a read (each
+# read waits up to 5 s; 503 means not yet).
+settle() {
+  local user token header status
+  user=$(COMICS_JWT_SECRET=$SECRET "$BIN/comics" token --sub bench-settle --ttl 10m)
+  header=$(curl -s -o /dev/null -D - -X PUT -H "Authorization: Bearer $user" \
+    -H 'Content-Type: application/json' -d "{\"score\":$((RANDOM % 10 + 1))}" \
+    "$BASE/api/v1/comics/${IDS[1]}/rating")
+  token=$(printf '%s' "$header" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-consistency-token" {print $2}')
+  [ -n "$token" ] || die "the settling rating got no consistency token"
+  for _ in $(seq 1 24); do
+    status=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Consistency-Token: $token" \
+      "$BASE/api/v1/comics/${IDS[1]}/stats")
+    [ "$status" = 200 ] && return
+  done
+  die "the projections did not catch up within 2 minutes"
+}
+say "waiting for the projections to catch up"
+SETTLE_START=$(date +%s.%N)
+settle
+SETTLE_SECONDS=$(awk -v a="$SETTLE_START" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 
 # Views: each request as a new reader of the hot comic.
 TOKENS=$((SECONDS_EACH * 70000))
@@ -290,6 +314,8 @@ CEILINGS=""
   printf '%s' "$CEILINGS"
   echo "  insert = pgbench -n -c16 -j2 -T$SECONDS_EACH single-row INSERT transactions;"
   echo "  update = pgbench -n -c16 -j2 -T$SECONDS_EACH 'UPDATE t SET views = views + 1 WHERE id = 1'."
+  echo "ratings: wrk -t2 -c64 with bench/load.lua; the projections then took ${SETTLE_SECONDS}s to catch up"
+  echo "         before the views were measured."
   echo "views: $VIEW_OK answered 202 by the end of the run, $VIEWS_COUNTED counted in /stats"
   echo "       (at least as many: requests still in flight when wrk stops are accepted but not tallied by wrk)."
   echo "errors: ratings non-2xx $RATE_ERR, views non-2xx $VIEW_ERR, wrk non-2xx detail ${DETAIL_BAD:-0} stats ${STATS_BAD:-0} popular ${POPULAR_BAD:-0}."
