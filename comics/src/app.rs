@@ -113,6 +113,7 @@ impl Application {
                 store("popularity"),
                 jwt.clone(),
             )
+            .with_views(events.clone(), names.views_stream())
             .with_cache();
             router = router.merge(comics_query::router(state));
         }

@@ -5,10 +5,11 @@
 //! comic document's `popularity`, the popular ranking, `sort=popularity`,
 //! and accepted views surviving the process being killed right after 202.
 //!
-//! A 202 carries no consistency token, so reads poll (bounded) until the
-//! counts arrive, and fail at once should a count ever go past what is
-//! expected. Reads without a token may come from the hot-read cache, which
-//! must therefore follow the projection too.
+//! Most tests read without the 202's consistency token, polling (bounded)
+//! until the counts arrive and failing at once should a count ever go past
+//! what is expected: reads without a token may come from the hot-read
+//! cache, which must therefore follow the projection too. One test reads
+//! with the token, which must show the view at once.
 
 mod support;
 
@@ -21,7 +22,7 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use support::client::{json_with, problem};
+use support::client::{consistency, json_with, problem};
 use support::pipeline::{bounded, settle, Rng};
 use support::{eventually, TestApp, TestEnv};
 
@@ -339,6 +340,57 @@ async fn a_view_is_accepted_with_202_with_no_body_an_empty_object_or_a_chapter_i
         json!({"total": 3, "24h": 3, "7d": 3, "30d": 3}),
         "{stats}"
     );
+    finish(app).await;
+}
+
+#[tokio::test]
+async fn a_views_consistency_token_makes_the_next_read_show_it_counted_or_not() {
+    let app = TestApp::spawn().await;
+    let (id, _) = new_comic(&app, "Seen at once").await;
+    let (other, _) = new_comic(&app, "Never seen").await;
+    let stats = |r: &Value| r["views"]["total"].as_i64();
+
+    let reader = app.user("first");
+    let r = app.view_comic(Some(&reader), &id, None).await;
+    assert_eq!(r.status(), 202);
+    let token = consistency(&r);
+    let r = app
+        .get_after(&format!("/api/v1/comics/{id}/stats"), &token)
+        .await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(stats(&body), Some(1), "{body}");
+
+    // A repeat within ten minutes is not counted: its token still resolves
+    // (no event recorded it) and the count stays.
+    let r = app.view_comic(Some(&reader), &id, None).await;
+    assert_eq!(r.status(), 202);
+    let token = consistency(&r);
+    let body: Value = app
+        .get_after(&format!("/api/v1/comics/{id}/stats"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats(&body), Some(1), "{body}");
+
+    // A second reader: the document, the ranking and the list all show it.
+    let r = app.view_comic(Some(&app.user("second")), &id, None).await;
+    assert_eq!(r.status(), 202);
+    let token = consistency(&r);
+    let doc: Value = app.get_comic(&id, &token).await.json().await.unwrap();
+    assert_eq!(doc["popularity"]["views"], 2, "{doc}");
+    let r = app
+        .get_after("/api/v1/rankings/popular?window=24h", &token)
+        .await;
+    assert_eq!(r.status(), 200);
+    let ranking: Value = r.json().await.unwrap();
+    assert_eq!(ids(&ranking), vec![id.clone()], "{ranking}");
+    let r = app
+        .get_after(&format!("/api/v1/comics/{other}/stats"), &token)
+        .await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(stats(&body), Some(0), "{body}");
     finish(app).await;
 }
 

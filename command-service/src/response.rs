@@ -48,6 +48,10 @@ pub fn ok(id: Uuid, version: i64, token: &ConsistencyToken) -> Response {
     with_token(response, token)
 }
 
+pub fn accepted(token: &ConsistencyToken) -> Response {
+    with_token(StatusCode::ACCEPTED.into_response(), token)
+}
+
 pub fn no_content(token: &ConsistencyToken) -> Response {
     with_token(StatusCode::NO_CONTENT.into_response(), token)
 }

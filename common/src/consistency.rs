@@ -6,6 +6,12 @@ use base64::Engine;
 
 pub const HEADER: &str = "x-consistency-token";
 
+/// The pseudo aggregate type of a view's mark: its id is the comic's, its
+/// sequence the views-stream sequence of the batch that holds the view. A
+/// read resolves it to the comic's Popularity version once the view
+/// recorder has passed that sequence.
+pub const VIEWS: &str = "Views";
+
 /// One aggregate at one version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mark {
@@ -28,6 +34,12 @@ impl ConsistencyToken {
             aggregate_id: aggregate_id.into(),
             sequence,
         });
+    }
+
+    /// Marks a view of `comic_id` stored at views-stream `sequence` (see [`VIEWS`]).
+    pub fn push_views(&mut self, comic_id: impl std::fmt::Display, sequence: u64) {
+        let sequence = i64::try_from(sequence).unwrap_or(i64::MAX);
+        self.push(VIEWS, &comic_id.to_string(), sequence);
     }
 
     pub fn encode(&self) -> String {

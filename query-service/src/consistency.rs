@@ -16,7 +16,7 @@ use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use comics_common::consistency::{ConsistencyToken, Mark, HEADER};
+use comics_common::consistency::{ConsistencyToken, Mark, HEADER, VIEWS};
 use comics_common::projections::ProjectionInfo;
 use comics_common::Problem;
 use sqlx::PgPool;
@@ -39,10 +39,20 @@ impl ProjectionStore {
     }
 }
 
+/// Where a view's mark is resolved: the event store, which holds the view
+/// recorder's position in the views stream and the Popularity events.
+#[derive(Debug, Clone)]
+pub struct ViewsSource {
+    pub events: PgPool,
+    /// The views stream's name (the recorder's key in `view_recorder`).
+    pub stream: String,
+}
+
 /// The projections a group of routes reads, and how long to wait for them.
 #[derive(Debug, Clone)]
 pub struct ConsistencyGate {
     stores: Arc<[ProjectionStore]>,
+    views: Option<ViewsSource>,
     timeout: Duration,
 }
 
@@ -50,13 +60,27 @@ impl ConsistencyGate {
     pub fn new(stores: Vec<ProjectionStore>, timeout: Duration) -> Self {
         Self {
             stores: stores.into(),
+            views: None,
             timeout,
         }
     }
 
+    /// The same gate, resolving view marks with `views`.
+    pub fn with_views(mut self, views: Option<ViewsSource>) -> Self {
+        self.views = views;
+        self
+    }
+
     /// Waits until every store has applied `token` (see [`wait_until_applied`]).
     pub async fn wait_for(&self, token: &ConsistencyToken) -> Result<(), Problem> {
-        wait_until_applied(token, &self.stores, self.timeout).await
+        let all = async {
+            let token = match &self.views {
+                Some(views) => resolve_views(token, views).await?,
+                None => token.clone(),
+            };
+            wait_for_stores(&token, &self.stores).await
+        };
+        within(self.timeout, all).await
     }
 }
 
@@ -97,25 +121,15 @@ pub async fn wait_until_applied(
     stores: &[ProjectionStore],
     timeout: Duration,
 ) -> Result<(), Problem> {
-    let all = async {
-        for store in stores {
-            let marks: Vec<&Mark> = token
-                .marks
-                .iter()
-                .filter(|m| {
-                    store
-                        .info
-                        .aggregate_types
-                        .contains(&m.aggregate_type.as_str())
-                })
-                .collect();
-            if !marks.is_empty() {
-                wait_for_store(store, &marks).await?;
-            }
-        }
-        Ok::<(), Problem>(())
-    };
-    tokio::time::timeout(timeout, all)
+    within(timeout, wait_for_stores(token, stores)).await
+}
+
+/// `wait`, or a 503 problem once `timeout` has passed.
+async fn within(
+    timeout: Duration,
+    wait: impl std::future::Future<Output = Result<(), Problem>>,
+) -> Result<(), Problem> {
+    tokio::time::timeout(timeout, wait)
         .await
         .unwrap_or_else(|_| {
             tracing::info!(?timeout, "consistency token not applied in time");
@@ -124,6 +138,73 @@ pub async fn wait_until_applied(
                 timeout.as_millis()
             )))
         })
+}
+
+/// Replaces each view mark by the mark of what recorded it: waits until the
+/// view recorder has passed the view's stream sequence, then names the
+/// comic's Popularity version as of then (a version at least as late as the
+/// one that counted the view, if it counted; already committed either way).
+async fn resolve_views(
+    token: &ConsistencyToken,
+    views: &ViewsSource,
+) -> Result<ConsistencyToken, Problem> {
+    let mut resolved = ConsistencyToken::default();
+    for mark in &token.marks {
+        if mark.aggregate_type != VIEWS {
+            resolved.push(&mark.aggregate_type, &mark.aggregate_id, mark.sequence);
+            continue;
+        }
+        let mut backoff = FIRST_BACKOFF;
+        while recorded_through(views).await? < mark.sequence {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+        let version: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(max(sequence), 0) FROM events \
+             WHERE aggregate_type = 'Popularity' AND aggregate_id = $1",
+        )
+        .bind(&mark.aggregate_id)
+        .fetch_one(&views.events)
+        .await?;
+        if version > 0 {
+            resolved.push("Popularity", &mark.aggregate_id, version);
+        }
+    }
+    Ok(resolved)
+}
+
+/// The views-stream sequence through which every view is recorded.
+async fn recorded_through(views: &ViewsSource) -> Result<i64, sqlx::Error> {
+    let through: Option<i64> =
+        sqlx::query_scalar("SELECT stream_sequence FROM view_recorder WHERE stream = $1")
+            .bind(&views.stream)
+            .fetch_optional(&views.events)
+            .await?;
+    Ok(through.unwrap_or(0))
+}
+
+/// Waits (without a deadline of its own) until each store has applied the
+/// marks of `token` its projection follows.
+async fn wait_for_stores(
+    token: &ConsistencyToken,
+    stores: &[ProjectionStore],
+) -> Result<(), Problem> {
+    for store in stores {
+        let marks: Vec<&Mark> = token
+            .marks
+            .iter()
+            .filter(|m| {
+                store
+                    .info
+                    .aggregate_types
+                    .contains(&m.aggregate_type.as_str())
+            })
+            .collect();
+        if !marks.is_empty() {
+            wait_for_store(store, &marks).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Polls one store until all `marks` are applied (no deadline of its own).

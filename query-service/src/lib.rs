@@ -32,7 +32,7 @@ use cache::CachePolicy;
 use comics_common::auth::User;
 use comics_common::projections::{ProjectionInfo, ALL, BOOKMARKS, CATALOG, POPULARITY, RATINGS};
 
-pub use consistency::{ConsistencyGate, ProjectionStore};
+pub use consistency::{ConsistencyGate, ProjectionStore, ViewsSource};
 pub use state::QueryState;
 
 /// Every read endpoint of this crate, nested under `/api/v1`.
@@ -58,8 +58,10 @@ pub fn router(state: QueryState) -> Router {
         &bookmarks_store,
     ];
     let timeout = state.consistency_timeout;
+    let views = state.views.clone();
     let gated = |routes: Router<QueryState>, stores: &[&ProjectionStore]| {
-        let gate = ConsistencyGate::new(stores.iter().map(|s| (*s).clone()).collect(), timeout);
+        let gate = ConsistencyGate::new(stores.iter().map(|s| (*s).clone()).collect(), timeout)
+            .with_views(views.clone());
         routes.route_layer(from_fn_with_state(gate, consistency::require))
     };
     let signed_in = |routes: Router<QueryState>| {

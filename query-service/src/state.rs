@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use comics_common::auth::Jwt;
 use sqlx::PgPool;
 
-use crate::consistency::DEFAULT_TIMEOUT;
+use crate::consistency::{ViewsSource, DEFAULT_TIMEOUT};
 
 /// What the read handlers need.
 ///
@@ -35,6 +35,9 @@ pub struct QueryState {
     pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     /// The hot-read cache; `None` serves every read from the stores.
     pub cache: Option<Arc<crate::cache::ResponseCache>>,
+    /// Where the marks of recorded views are resolved; `None` leaves them
+    /// unchecked (see [`QueryState::with_views`]).
+    pub views: Option<ViewsSource>,
 }
 
 impl QueryState {
@@ -56,7 +59,16 @@ impl QueryState {
             consistency_timeout: DEFAULT_TIMEOUT,
             clock: Arc::new(Utc::now),
             cache: None,
+            views: None,
         }
+    }
+
+    /// The same state resolving the consistency tokens of `POST
+    /// /comics/{id}/views` through the event store `events`, where the view
+    /// recorder keeps its position in the views stream `stream`.
+    pub fn with_views(mut self, events: PgPool, stream: String) -> Self {
+        self.views = Some(ViewsSource { events, stream });
+        self
     }
 
     /// The same state with another consistency timeout (tests use a short one).

@@ -10,11 +10,12 @@ use async_nats::jetstream::{self, message::PublishMessage};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use bytes::Bytes;
 use comics_common::auth::MaybeUser;
+use comics_common::consistency::ConsistencyToken;
 use comics_common::http::{self, PathParams};
 use comics_common::Problem;
 use comics_nats::Names;
@@ -24,7 +25,7 @@ use uuid::Uuid;
 
 use super::batch::{ViewBatch, MAX_VIEWS};
 use crate::bus::load;
-use crate::CommandState;
+use crate::{response, CommandState};
 
 /// How long a comic found live is trusted without asking the event store.
 const LIVE_FOR: Duration = Duration::from_secs(30);
@@ -39,11 +40,12 @@ pub struct ViewIntake {
     batcher: mpsc::Sender<Accepted>,
 }
 
-/// A view waiting for its batch to be stored: whether it was.
+/// A view waiting for its batch to be stored: at which views-stream
+/// sequence, or `None` if it could not be.
 struct Accepted {
     comic_id: Uuid,
     reader: String,
-    stored: oneshot::Sender<bool>,
+    stored: oneshot::Sender<Option<u64>>,
 }
 
 impl ViewIntake {
@@ -57,9 +59,9 @@ impl ViewIntake {
         }
     }
 
-    /// Resolves once the view is durably in the stream (`true`), or could
-    /// not be stored (`false`).
-    async fn store(&self, comic_id: Uuid, reader: String) -> bool {
+    /// Resolves once the view is durably in the stream (with the stream
+    /// sequence of its batch), or could not be stored (`None`).
+    async fn store(&self, comic_id: Uuid, reader: String) -> Option<u64> {
         let (stored, answer) = oneshot::channel();
         let view = Accepted {
             comic_id,
@@ -67,9 +69,9 @@ impl ViewIntake {
             stored,
         };
         if self.batcher.send(view).await.is_err() {
-            return false;
+            return None;
         }
-        answer.await.unwrap_or(false)
+        answer.await.unwrap_or(None)
     }
 
     fn recently_live(&self, comic_id: Uuid) -> bool {
@@ -169,12 +171,17 @@ async fn record_view(
         }
         intake.remember(comic_id);
     }
-    if intake.store(comic_id, viewer(&user, addr)).await {
+    match intake.store(comic_id, viewer(&user, addr)).await {
         // Whether it counts (once per reader and comic per 10 minutes) is
-        // the recorder's to decide; either way it was accepted.
-        Ok(StatusCode::ACCEPTED.into_response())
-    } else {
-        Err(Problem::unavailable("views cannot be stored right now"))
+        // the recorder's to decide; either way it was accepted. The token
+        // names the view's place in the views stream: a read waits until the
+        // recorder has passed it and the projections show what it recorded.
+        Some(sequence) => {
+            let mut token = ConsistencyToken::default();
+            token.push_views(comic_id, sequence);
+            Ok(response::accepted(&token))
+        }
+        None => Err(Problem::unavailable("views cannot be stored right now")),
     }
 }
 
@@ -226,10 +233,10 @@ async fn publish_batches(
                 tokio::spawn(async move {
                     let _permit = permit;
                     let stored = match ack.await {
-                        Ok(_) => true,
+                        Ok(ack) => Some(ack.sequence),
                         Err(e) => {
                             tracing::warn!(error = %e, views = answers.len(), "a batch of views was not stored");
-                            false
+                            None
                         }
                     };
                     for answer in answers {
@@ -240,7 +247,7 @@ async fn publish_batches(
             Err(e) => {
                 tracing::warn!(error = %e, views = answers.len(), "cannot publish a batch of views");
                 for answer in answers {
-                    let _ = answer.send(false);
+                    let _ = answer.send(None);
                 }
             }
         }
