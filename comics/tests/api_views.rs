@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use comics::{Application, Roles};
 use comics_command::views::batch::ViewBatch;
+use comics_common::consistency::ConsistencyToken;
 use comics_common::Settings;
 use futures::future::join_all;
 use reqwest::Method;
@@ -391,6 +392,21 @@ async fn a_views_consistency_token_makes_the_next_read_show_it_counted_or_not() 
         .await;
     let body: Value = r.json().await.unwrap();
     assert_eq!(stats(&body), Some(0), "{body}");
+
+    // A view further on than the recorder ever got: the read gives up.
+    let mut ahead = ConsistencyToken::decode(&token).expect("a token the platform made");
+    let mark = ahead.marks[0].clone();
+    assert_eq!(mark.aggregate_type, "Views");
+    ahead.push(
+        &mark.aggregate_type,
+        &mark.aggregate_id,
+        mark.sequence + 1000,
+    );
+    let r = app
+        .get_after(&format!("/api/v1/comics/{id}/stats"), &ahead.encode())
+        .await;
+    assert!(r.headers().contains_key("retry-after"), "{:?}", r.headers());
+    problem(r, 503).await;
     finish(app).await;
 }
 
@@ -1203,6 +1219,88 @@ async fn two_raters(env: &TestEnv) {
     .await
     .unwrap();
     assert_eq!(given, RATERS as i64, "one RatingGiven per user");
+    first.kill().await;
+    second.kill().await;
+    reads.kill().await;
+}
+
+// An instance decides a user's rating on its in-memory copy without reading
+// the store; when another instance changed the rating since, the copy is
+// stale. An append on it conflicts; a decision with nothing to append must
+// be taken again on the store's state.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_instance_whose_copy_of_a_rating_is_stale_decides_on_the_current_rating() {
+    let env = TestEnv::new().await;
+    let outcome = bounded(LIMIT, stale_copies(&env)).await;
+    cleanup(env).await;
+    settle(outcome);
+}
+
+async fn stale_copies(env: &TestEnv) {
+    let http = client();
+    let reads = Process::start(&env.settings, READS).await;
+    let first = Process::start(&env.settings, COMMANDS).await;
+    let second = Process::start(&env.settings, COMMANDS).await;
+    let comic = create_comic(env, &http, &first.base, "Rated from two places").await;
+    let me = user(env, "changer");
+    let rating = |base: &str, score: Option<i64>| {
+        let url = format!("{base}/api/v1/comics/{comic}/rating");
+        let req = match score {
+            Some(score) => http.put(url).json(&json!({ "score": score })),
+            None => http.delete(url),
+        };
+        let me = me.clone();
+        async move {
+            let r = req.bearer_auth(me).send().await.expect("rating");
+            let token = r
+                .headers()
+                .get("x-consistency-token")
+                .map(|v| v.to_str().unwrap().to_string());
+            (r.status().as_u16(), token)
+        }
+    };
+    let mine = |token: String| {
+        let (http, base, me) = (http.clone(), reads.base.clone(), me.clone());
+        async move {
+            let r = http
+                .get(format!("{base}/api/v1/me/ratings"))
+                .bearer_auth(me)
+                .header("x-consistency-token", token)
+                .send()
+                .await
+                .expect("my ratings");
+            assert_eq!(r.status(), 200);
+            let body: Value = r.json().await.unwrap();
+            body["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|i| i["score"].as_i64().expect("a score"))
+                .collect::<Vec<_>>()
+        }
+    };
+
+    assert_eq!(rating(&first.base, Some(5)).await.0, 200);
+    let (status, token) = rating(&second.base, Some(7)).await;
+    assert_eq!(status, 200);
+    assert_eq!(mine(token.expect("a token")).await, vec![7]);
+    // The first instance's copy still says 5: giving 5 there is a change.
+    let (status, token) = rating(&first.base, Some(5)).await;
+    assert_eq!(status, 200);
+    assert_eq!(mine(token.expect("a token")).await, vec![5]);
+
+    // Removed through the second; the first's copy says it is there.
+    assert_eq!(rating(&second.base, None).await.0, 204);
+    assert_eq!(rating(&first.base, None).await.0, 404);
+    // Given again through the second; the first's copy says it is not there.
+    assert_eq!(rating(&second.base, Some(3)).await.0, 200);
+    let (status, token) = rating(&first.base, None).await;
+    assert_eq!(
+        status, 204,
+        "the rating given through the other instance is removed"
+    );
+    assert_eq!(mine(token.expect("a token")).await, Vec::<i64>::new());
     first.kill().await;
     second.kill().await;
     reads.kill().await;
