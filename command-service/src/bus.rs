@@ -48,7 +48,10 @@ impl<A: Aggregate + Clone> Store<A> {
         }
     }
 
-    fn cached(&self, id: &str) -> Option<(A, usize)> {
+    /// The in-memory copy of `id`, as of some committed sequence: current
+    /// unless another process appended since (an append after it then
+    /// conflicts, which is how a stale copy shows).
+    pub fn cached(&self, id: &str) -> Option<(A, usize)> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache.get(id).cloned()
     }

@@ -11,17 +11,25 @@
 //! command of the round is executed again alone ([`execute`]), which retries
 //! conflicts as any command does. Nothing is answered before its events are
 //! committed.
+//!
+//! Aggregates this process holds in memory ([`Store::cached`]) are decided
+//! on that copy without a read: a copy is a committed state, so it is either
+//! current or another process appended after it, and then the append
+//! conflicts. A command that a copy leaves with nothing to append (refused,
+//! or already so) has no append to catch a stale copy, so it is decided again
+//! on the store's state before it is answered.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::EventStoreAggregateContext;
 use cqrs_es::{Aggregate, AggregateError};
 use tokio::sync::{mpsc, oneshot};
 
 use comics_common::db::Held;
 
-use crate::bus::{execute, Committed, Refused, Store};
+use crate::bus::{execute, Append, Committed, Refused, Store};
 
 /// The most commands decided and appended together.
 const ROUND: usize = 256;
@@ -169,13 +177,27 @@ async fn commit_round<A>(
     A::Command: Clone + Send + 'static,
     A::Error: Send,
 {
-    let ids: Vec<&str> = round.iter().map(|j| j.id.as_str()).collect();
-    let loaded = match held.get().await {
-        Ok(db) => store.load_many(db, &ids).await,
-        Err(e) => Err(AggregateError::DatabaseConnectionError(Box::new(e))),
+    // Aggregates held in memory are decided on that copy without asking the
+    // event store: an append after a stale copy conflicts on the event key.
+    // A command it leaves without events (refused, or already so) is
+    // checked again against the store below, as nothing would catch it.
+    let copies: Vec<Option<(A, usize)>> = round.iter().map(|j| store.cached(&j.id)).collect();
+    let missing: Vec<&str> = round
+        .iter()
+        .zip(&copies)
+        .filter(|(_, copy)| copy.is_none())
+        .map(|(j, _)| j.id.as_str())
+        .collect();
+    let loaded = if missing.is_empty() {
+        Ok(Vec::new())
+    } else {
+        match held.get().await {
+            Ok(db) => store.load_many(db, &missing).await,
+            Err(e) => Err(AggregateError::DatabaseConnectionError(Box::new(e))),
+        }
     };
-    let contexts = match loaded {
-        Ok(c) => c,
+    let mut loaded = match loaded {
+        Ok(c) => c.into_iter(),
         Err(e) => {
             held.discard();
             tracing::warn!(aggregate = A::TYPE, error = %e, "cannot load a round of commands");
@@ -185,9 +207,26 @@ async fn commit_round<A>(
             return;
         }
     };
+    let contexts: Vec<(EventStoreAggregateContext<A>, bool)> = round
+        .iter()
+        .zip(copies)
+        .map(|(job, copy)| match copy {
+            Some((aggregate, sequence)) => (
+                EventStoreAggregateContext {
+                    aggregate_id: job.id.clone(),
+                    aggregate,
+                    current_sequence: sequence,
+                    current_snapshot: None,
+                },
+                false,
+            ),
+            None => (loaded.next().expect("one loaded per missing copy"), true),
+        })
+        .collect();
     let mut appends = Vec::new();
     let mut pending = Vec::new();
-    for (job, mut context) in round.into_iter().zip(contexts) {
+    let mut recheck = Vec::new();
+    for (job, (mut context, fresh)) in round.into_iter().zip(contexts) {
         let sink = EventSink::<A>::default();
         let decided = context
             .aggregate
@@ -195,12 +234,15 @@ async fn commit_round<A>(
             .await;
         let current = context.current_sequence as i64;
         match decided {
+            Err(_) if !fresh => recheck.push(job),
             Err(e) => {
                 let _ = job.reply.send(Err(AggregateError::UserError(e).into()));
             }
             Ok(()) => {
                 let events = sink.collect().await;
-                if events.is_empty() {
+                if events.is_empty() && !fresh {
+                    recheck.push(job);
+                } else if events.is_empty() {
                     let _ = job.reply.send(Ok(Committed {
                         version: current,
                         changed: false,
@@ -213,9 +255,28 @@ async fn commit_round<A>(
             }
         }
     }
-    if appends.is_empty() {
-        return;
+    if !appends.is_empty() {
+        append_round(store, services, held, appends, pending).await;
     }
+    // Decided on a copy with nothing to append: again, on the store's state.
+    for job in recheck {
+        let result = execute(store, services, &job.id, job.command, &job.metadata, None).await;
+        let _ = job.reply.send(result);
+    }
+}
+
+/// Appends a round's events in one statement and answers their commands.
+async fn append_round<A>(
+    store: &Arc<Store<A>>,
+    services: &A::Services,
+    held: &mut Held,
+    appends: Vec<Append<A>>,
+    pending: Vec<(Job<A>, i64)>,
+) where
+    A: Aggregate + Clone + 'static,
+    A::Command: Clone + Send + 'static,
+    A::Error: Send,
+{
     let appended = match held.get().await {
         Ok(db) => store.append_many_in(db, appends).await,
         Err(e) => Err(AggregateError::DatabaseConnectionError(Box::new(e))),
