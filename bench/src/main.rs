@@ -3,6 +3,11 @@
 //! machine-readable `name value` lines on stdout (progress goes to stderr).
 #![forbid(unsafe_code)]
 
+/// The same allocator as the `comics` binary, so the ceiling server differs
+/// from the service only in what it does per request.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod ceiling;
 mod client;
 mod lag;
