@@ -39,6 +39,9 @@ impl ProjectionStore {
     }
 }
 
+/// The aggregate type whose events record views.
+const RECORDED_VIEWS: &str = "Popularity";
+
 /// Where a view's mark is resolved: the event store, which holds the view
 /// recorder's position in the views stream and the Popularity events.
 #[derive(Debug, Clone)]
@@ -73,10 +76,16 @@ impl ConsistencyGate {
 
     /// Waits until every store has applied `token` (see [`wait_until_applied`]).
     pub async fn wait_for(&self, token: &ConsistencyToken) -> Result<(), Problem> {
+        // What a view records is a Popularity event: only routes reading a
+        // projection that follows those wait for the recorder.
+        let reads_views = self
+            .stores
+            .iter()
+            .any(|s| s.info.aggregate_types.contains(&RECORDED_VIEWS));
         let all = async {
             let token = match &self.views {
-                Some(views) => resolve_views(token, views).await?,
-                None => token.clone(),
+                Some(views) if reads_views => resolve_views(token, views).await?,
+                _ => token.clone(),
             };
             wait_for_stores(&token, &self.stores).await
         };
@@ -161,13 +170,14 @@ async fn resolve_views(
         }
         let version: i64 = sqlx::query_scalar(
             "SELECT COALESCE(max(sequence), 0) FROM events \
-             WHERE aggregate_type = 'Popularity' AND aggregate_id = $1",
+             WHERE aggregate_type = $1 AND aggregate_id = $2",
         )
+        .bind(RECORDED_VIEWS)
         .bind(&mark.aggregate_id)
         .fetch_one(&views.events)
         .await?;
         if version > 0 {
-            resolved.push("Popularity", &mark.aggregate_id, version);
+            resolved.push(RECORDED_VIEWS, &mark.aggregate_id, version);
         }
     }
     Ok(resolved)
