@@ -27,8 +27,10 @@ const CACHED: usize = 50_000;
 /// loaded: loading reads only the events after the copy's sequence, so a
 /// long-lived aggregate (a comic edited for years, a hot comic's views) costs
 /// what changed since, not its whole history. The event store stays the
-/// only truth: a copy is never used without catching up first, and a copy
-/// that is missing or evicted is rebuilt from the events.
+/// only truth: a copy is always a committed state, used without catching up
+/// only where an append after it would conflict if it were stale (the group
+/// committer, see `group.rs`), and a copy that is missing or evicted is
+/// rebuilt from the events.
 pub struct Store<A: Aggregate> {
     events: PersistedEventStore<PostgresEventRepository, A>,
     repo: PostgresEventRepository,

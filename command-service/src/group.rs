@@ -7,17 +7,20 @@
 //! A round holds at most one command per aggregate (a second one waits for
 //! the next round, so it sees the first one's events). The append is a single
 //! `INSERT`, atomic on its own: if another process appended to one of the
-//! aggregates meanwhile, the whole statement fails on the event key and every
-//! command of the round is executed again alone ([`execute`]), which retries
-//! conflicts as any command does. Nothing is answered before its events are
-//! committed.
+//! aggregates meanwhile, the whole statement fails on the event key. Nothing
+//! is answered before its events are committed.
 //!
-//! Aggregates this process holds in memory ([`Store::cached`]) are decided
-//! on that copy without a read: a copy is a committed state, so it is either
-//! current or another process appended after it, and then the append
-//! conflicts. A command that a copy leaves with nothing to append (refused,
-//! or already so) has no append to catch a stale copy, so it is decided again
-//! on the store's state before it is answered.
+//! A round goes in up to three passes:
+//! 1. Aggregates this process holds in memory ([`Store::cached`]) are
+//!    decided on that copy without a read. A copy is a committed state, so
+//!    it is either current or another process appended after it, and then
+//!    the append conflicts. A command that a copy leaves with nothing to
+//!    append (refused, or already so) has no append to catch a stale copy.
+//! 2. Those commands, and all of an append that conflicted, go again as one
+//!    group, each aggregate caught up with the store first (one query).
+//! 3. Only what conflicts then (a true race with another process) is
+//!    executed alone ([`execute`]), which retries conflicts as any command
+//!    does.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -177,14 +180,58 @@ async fn commit_round<A>(
     A::Command: Clone + Send + 'static,
     A::Error: Send,
 {
-    // Aggregates held in memory are decided on that copy without asking the
-    // event store: an append after a stale copy conflicts on the event key.
-    // A command it leaves without events (refused, or already so) is
-    // checked again against the store below, as nothing would catch it.
-    let copies: Vec<Option<(A, usize)>> = round.iter().map(|j| store.cached(&j.id)).collect();
+    // First on the copies held in memory; what that leaves open (an append
+    // that conflicted, a command with nothing to append) goes again as one
+    // group on the store's state; only what conflicts then goes alone.
+    let again = decide_and_append(store, services, held, round, Copies::Trust).await;
+    if again.is_empty() {
+        return;
+    }
+    let alone = decide_and_append(store, services, held, again, Copies::CatchUp).await;
+    for job in alone {
+        let result = execute(store, services, &job.id, job.command, &job.metadata, None).await;
+        let _ = job.reply.send(result);
+    }
+}
+
+/// Whether a pass decides on the in-memory copies as they are.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Copies {
+    /// Decide on a copy without reading the store. A copy is a committed
+    /// state: current, or another process appended after it and the append
+    /// conflicts. A command a copy leaves with nothing to append (refused,
+    /// or already so) is handed back, as no append would catch a stale copy.
+    Trust,
+    /// Read what was appended after each copy first.
+    CatchUp,
+}
+
+/// Decides each job on its aggregate and appends all the events in one
+/// statement, answering the jobs it settles; returns the jobs to try again
+/// (all of the appending ones on a conflict, and with [`Copies::Trust`]
+/// those decided on a copy with nothing to append).
+async fn decide_and_append<A>(
+    store: &Arc<Store<A>>,
+    services: &A::Services,
+    held: &mut Held,
+    round: Vec<Job<A>>,
+    copies: Copies,
+) -> Vec<Job<A>>
+where
+    A: Aggregate + Clone + 'static,
+    A::Command: Clone + Send + 'static,
+    A::Error: Send,
+{
+    let held_copies: Vec<Option<(A, usize)>> = round
+        .iter()
+        .map(|j| match copies {
+            Copies::Trust => store.cached(&j.id),
+            Copies::CatchUp => None,
+        })
+        .collect();
     let missing: Vec<&str> = round
         .iter()
-        .zip(&copies)
+        .zip(&held_copies)
         .filter(|(_, copy)| copy.is_none())
         .map(|(j, _)| j.id.as_str())
         .collect();
@@ -204,12 +251,12 @@ async fn commit_round<A>(
             for job in round {
                 let _ = job.reply.send(Err(each(&e)));
             }
-            return;
+            return Vec::new();
         }
     };
     let contexts: Vec<(EventStoreAggregateContext<A>, bool)> = round
         .iter()
-        .zip(copies)
+        .zip(held_copies)
         .map(|(job, copy)| match copy {
             Some((aggregate, sequence)) => (
                 EventStoreAggregateContext {
@@ -225,7 +272,7 @@ async fn commit_round<A>(
         .collect();
     let mut appends = Vec::new();
     let mut pending = Vec::new();
-    let mut recheck = Vec::new();
+    let mut again = Vec::new();
     for (job, (mut context, fresh)) in round.into_iter().zip(contexts) {
         let sink = EventSink::<A>::default();
         let decided = context
@@ -234,14 +281,14 @@ async fn commit_round<A>(
             .await;
         let current = context.current_sequence as i64;
         match decided {
-            Err(_) if !fresh => recheck.push(job),
+            Err(_) if !fresh => again.push(job),
             Err(e) => {
                 let _ = job.reply.send(Err(AggregateError::UserError(e).into()));
             }
             Ok(()) => {
                 let events = sink.collect().await;
                 if events.is_empty() && !fresh {
-                    recheck.push(job);
+                    again.push(job);
                 } else if events.is_empty() {
                     let _ = job.reply.send(Ok(Committed {
                         version: current,
@@ -256,23 +303,21 @@ async fn commit_round<A>(
         }
     }
     if !appends.is_empty() {
-        append_round(store, services, held, appends, pending).await;
+        again.extend(append_round(store, held, appends, pending).await);
     }
-    // Decided on a copy with nothing to append: again, on the store's state.
-    for job in recheck {
-        let result = execute(store, services, &job.id, job.command, &job.metadata, None).await;
-        let _ = job.reply.send(result);
-    }
+    again
 }
 
-/// Appends a round's events in one statement and answers their commands.
+/// Appends a round's events in one statement and answers their commands;
+/// on a conflict (another process appended to one of the aggregates) it
+/// answers none and hands them all back.
 async fn append_round<A>(
     store: &Arc<Store<A>>,
-    services: &A::Services,
     held: &mut Held,
     appends: Vec<Append<A>>,
     pending: Vec<(Job<A>, i64)>,
-) where
+) -> Vec<Job<A>>
+where
     A: Aggregate + Clone + 'static,
     A::Command: Clone + Send + 'static,
     A::Error: Send,
@@ -290,19 +335,11 @@ async fn append_round<A>(
                     changed: true,
                 }));
             }
+            Vec::new()
         }
         Err(AggregateError::AggregateConflict) => {
-            // Someone else appended to one of them: each on its own, with
-            // the usual retries.
-            tracing::debug!(
-                aggregate = A::TYPE,
-                "group append conflicted; committing alone"
-            );
-            for (job, _) in pending {
-                let result =
-                    execute(store, services, &job.id, job.command, &job.metadata, None).await;
-                let _ = job.reply.send(result);
-            }
+            tracing::debug!(aggregate = A::TYPE, "group append conflicted");
+            pending.into_iter().map(|(job, _)| job).collect()
         }
         Err(e) => {
             held.discard();
@@ -310,6 +347,7 @@ async fn append_round<A>(
             for (job, _) in pending {
                 let _ = job.reply.send(Err(each(&e)));
             }
+            Vec::new()
         }
     }
 }

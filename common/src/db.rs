@@ -20,10 +20,13 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        // sqlx pings every connection it hands out by default: a round trip
-        // per statement, which doubled the Postgres messages of the hot
-        // paths. A connection used within the last second is live enough;
-        // one idle for longer (a restart may have cut it) is still pinged.
+        // sqlx pings every connection it hands out by default, and again
+        // when it takes it back (that one cannot be turned off: it also
+        // cleans up after a cancelled query): two round trips on top of
+        // each statement run on the pool. A connection used within the last
+        // second is live enough to hand out; one idle for longer (a restart
+        // may have cut it) is still pinged. Hot loops keep a connection
+        // ([`Held`]) and pay neither.
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move {
