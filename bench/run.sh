@@ -228,17 +228,23 @@ wrk_write RATE "$BASE/api/v1/comics/${IDS[1]}/rating" rate 64
 # measurement: one more rating, then its consistency token on a read (each
 # read waits up to 5 s; 503 means not yet).
 settle() {
-  local user token header status
-  user=$(COMICS_JWT_SECRET=$SECRET "$BIN/comics" token --sub bench-settle --ttl 10m)
-  header=$(curl -s -o /dev/null -D - -X PUT -H "Authorization: Bearer $user" \
-    -H 'Content-Type: application/json' -d "{\"score\":$((RANDOM % 10 + 1))}" \
+  local user token header status deadline
+  # A new user each run: a rating that is always a change (a RatingGiven).
+  user=$(COMICS_JWT_SECRET=$SECRET "$BIN/comics" token --sub "bench-settle-$(date +%s%N)" --ttl 10m)
+  header=$(curl -s -o /dev/null -D - --max-time 10 -X PUT -H "Authorization: Bearer $user" \
+    -H 'Content-Type: application/json' -d '{"score":7}' \
     "$BASE/api/v1/comics/${IDS[1]}/rating")
+  status=$(printf '%s' "$header" | awk 'NR == 1 {print $2}')
+  [ "$status" = 200 ] || die "the settling rating was answered $status"
   token=$(printf '%s' "$header" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-consistency-token" {print $2}')
   [ -n "$token" ] || die "the settling rating got no consistency token"
-  for _ in $(seq 1 24); do
-    status=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Consistency-Token: $token" \
+  deadline=$((SECONDS + 120))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    # Each read waits up to 5 s for the token, then answers 503.
+    status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "X-Consistency-Token: $token" \
       "$BASE/api/v1/comics/${IDS[1]}/stats")
     [ "$status" = 200 ] && return
+    [ "$status" = 503 ] || sleep 1
   done
   die "the projections did not catch up within 2 minutes"
 }
