@@ -106,13 +106,20 @@ struct Entry {
 pub struct ResponseCache {
     freshness: Arc<Freshness>,
     entries: RwLock<HashMap<String, Entry>>,
+    /// Answers larger than this are served, never kept.
+    max_body: usize,
 }
 
 impl ResponseCache {
     pub fn new(freshness: Arc<Freshness>) -> Arc<Self> {
+        Self::with_max_body(freshness, MAX_BODY)
+    }
+
+    fn with_max_body(freshness: Arc<Freshness>, max_body: usize) -> Arc<Self> {
         Arc::new(Self {
             freshness,
             entries: RwLock::new(HashMap::new()),
+            max_body,
         })
     }
 
@@ -173,7 +180,7 @@ pub async fn cached(State(policy): State<CachePolicy>, req: Request, next: Next)
     }
     let (parts, body) = response.into_parts();
     // The handler built the body in memory already; collecting it costs no
-    // more. Only answers up to MAX_BODY are kept.
+    // more. Only answers up to `max_body` are kept.
     let body = match to_bytes(body, usize::MAX).await {
         Ok(body) => body,
         Err(e) => {
@@ -181,7 +188,7 @@ pub async fn cached(State(policy): State<CachePolicy>, req: Request, next: Next)
             return Problem::internal(&e).into_response();
         }
     };
-    if body.len() > MAX_BODY {
+    if body.len() > policy.cache.max_body {
         return Response::from_parts(parts, Body::from(body));
     }
     if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE) {
@@ -194,4 +201,71 @@ pub async fn cached(State(policy): State<CachePolicy>, req: Request, next: Next)
         policy.cache.put(key, entry);
     }
     Response::from_parts(parts, Body::from(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use axum::middleware::from_fn_with_state;
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// A cache that is always usable, in front of `/small` (2 bytes) and
+    /// `/large` (64 bytes) answers, keeping answers up to 16 bytes; each
+    /// handler counts its calls.
+    fn app(calls: Arc<AtomicUsize>) -> Router {
+        let freshness = Arc::new(Freshness {
+            generations: ALL.iter().map(|p| (p.name, AtomicU64::new(0))).collect(),
+            listening: Vec::new(),
+        });
+        let policy = CachePolicy {
+            cache: ResponseCache::with_max_body(freshness, 16),
+            deps: ALL,
+            clock_bound: false,
+        };
+        let answer = |body: String| {
+            let calls = calls.clone();
+            move || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                let body = body.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+            }
+        };
+        Router::new()
+            .route("/small", get(answer("[]".to_string())))
+            .route("/large", get(answer(format!("\"{}\"", "x".repeat(62)))))
+            .route_layer(from_fn_with_state(policy, cached))
+    }
+
+    async fn fetch(app: &Router, path: &str) -> (StatusCode, String) {
+        let req = Request::get(path).body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(req).await.unwrap();
+        let status = response.status();
+        let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_answer_within_the_limit_is_kept_and_a_larger_one_served_each_time() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let app = app(calls.clone());
+        for _ in 0..2 {
+            assert_eq!(fetch(&app, "/small").await, (StatusCode::OK, "[]".into()));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "the second read was a hit");
+
+        let large = format!("\"{}\"", "x".repeat(62));
+        for _ in 0..2 {
+            assert_eq!(fetch(&app, "/large").await, (StatusCode::OK, large.clone()));
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "each large read ran the handler"
+        );
+    }
 }
