@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use support::pipeline::{
     assert_exactly_once_in_order, bounded, committed, insert_event, message_id, read_stream,
-    settle, spawn_relay, stream_last, wait_stream_len, write_events, writers_pool, Rng,
+    settle, spawn_relay, stop_relay, stream_last, wait_stream_len, write_events, writers_pool, Rng,
 };
 use support::TestEnv;
 
@@ -83,11 +83,7 @@ async fn overlapping_transactions(env: &TestEnv) {
     assert!(!stream.iter().any(|m| m.msg_id == message_id("doomed", 1)));
     assert!(!stream.iter().any(|m| m.msg_id == message_id("early", 1)));
 
-    stop.cancel();
-    let stopped = tokio::time::timeout(WAIT, relay)
-        .await
-        .expect("relay stops");
-    stopped.unwrap().expect("relay ends cleanly");
+    stop_relay(stop, relay).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -104,11 +100,7 @@ async fn restart(env: &TestEnv) {
     let (stop, relay) = spawn_relay(env, &pool).await;
     let first = write_events(pool.clone(), 0, 80, rng.fork(), 0, None).await;
     wait_stream_len(env, first.len() as u64, WAIT).await;
-    stop.cancel();
-    let stopped = tokio::time::timeout(WAIT, relay)
-        .await
-        .expect("relay stops");
-    stopped.unwrap().expect("relay ends cleanly");
+    stop_relay(stop, relay).await;
     let before = read_stream(env).await;
 
     // Written while no relay runs: nothing moves.
@@ -127,11 +119,7 @@ async fn restart(env: &TestEnv) {
     for (old, new) in before.iter().zip(&after) {
         assert_eq!(old.msg_id, new.msg_id, "the published prefix changed");
     }
-    stop.cancel();
-    let stopped = tokio::time::timeout(WAIT, relay)
-        .await
-        .expect("relay stops");
-    stopped.unwrap().expect("relay ends cleanly");
+    stop_relay(stop, relay).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -159,11 +147,7 @@ async fn unrelated_transaction(env: &TestEnv) {
     let stream = read_stream(env).await;
     assert_exactly_once_in_order(&stream, &committed(&pool).await, &env.names());
     other.rollback().await.unwrap();
-    stop.cancel();
-    let stopped = tokio::time::timeout(WAIT, relay)
-        .await
-        .expect("relay stops");
-    stopped.unwrap().expect("relay ends cleanly");
+    stop_relay(stop, relay).await;
 }
 
 /// The relay's wake-up: an append NOTIFYs only while the relay sleeps (holds

@@ -219,6 +219,15 @@ pub async fn spawn_relay(
     (token.clone(), tokio::spawn(relay.run(token)))
 }
 
+/// Stops a relay from [`spawn_relay`] and checks it ended cleanly.
+pub async fn stop_relay(stop: CancellationToken, relay: JoinHandle<anyhow::Result<()>>) {
+    stop.cancel();
+    let stopped = tokio::time::timeout(Duration::from_secs(30), relay)
+        .await
+        .expect("relay stops");
+    stopped.unwrap().expect("relay ends cleanly");
+}
+
 pub async fn event_count(pool: &PgPool) -> u64 {
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(pool)
