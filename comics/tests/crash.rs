@@ -15,7 +15,9 @@ use comics_nats::relay::{POSITION_HEADER, TX_ID_HEADER};
 use comics_nats::CommitCursor;
 use comics_projections::catalog::CatalogProjector;
 use comics_projections::rebuild::rebuild;
-use comics_projections::runtime::{apply_batch, ensure_schema};
+use comics_projections::runtime::{
+    apply_batch, apply_batch_through, ensure_schema, CheckpointBehind,
+};
 use comics_projections::ProjectorRunner;
 use support::pipeline::catalog::{
     assert_same_catalog, catalog_pool, catalog_snapshot, wait_caught_up, workload, Admin,
@@ -250,6 +252,65 @@ async fn applied_not_acked(env: &TestEnv) {
     assert_same_catalog(&all, &catalog_snapshot(&catalog).await);
     rebuild(&events, &catalog, p).await.unwrap();
     assert_same_catalog(&all, &catalog_snapshot(&catalog).await);
+    app_stop.cancel();
+    let _ = tokio::time::timeout(WAIT, app).await.expect("app stops");
+}
+
+/// A database crash loses the last projector commits (they do not wait for
+/// their WAL flush) while the projector process lives on: its next batch
+/// finds the checkpoint behind what it committed and is refused, so the
+/// runner restarts delivery from the stored checkpoint instead of moving it
+/// past the lost events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_after_commits_the_database_lost_is_refused_not_applied_past_them() {
+    let env = TestEnv::new().await;
+    let outcome = bounded(LIMIT, lost_commits(&env)).await;
+    env.cleanup().await;
+    settle(outcome);
+}
+
+async fn lost_commits(env: &TestEnv) {
+    let mut rng = Rng::seeded("lost commits");
+    let (port, app_stop, app) = env.start(WITHOUT_PROJECTORS).await;
+    workload(&Admin::for_env(env, port), &mut rng, "lost", 10).await;
+    let events = env.events_pool().await;
+    let n = event_count(&events).await;
+    wait_stream_len(env, n, WAIT).await;
+    let batch: Vec<_> = read_stream(env)
+        .await
+        .into_iter()
+        .map(|m| (Some(m.sequence), m.record))
+        .collect();
+    let catalog = catalog_pool(env).await;
+    let p = &CatalogProjector;
+    ensure_schema(&catalog, p, "catalog").await.unwrap();
+    let (h, q) = (batch.len() / 3, 2 * batch.len() / 3);
+    // Committed and kept: up to h. Committed, then lost in the crash: h..q.
+    assert_eq!(
+        apply_batch(&catalog, p, "catalog", &batch[..h])
+            .await
+            .unwrap(),
+        h as u64
+    );
+    let kept = catalog_snapshot(&catalog).await;
+    let refused = apply_batch_through(&catalog, p, "catalog", &batch[q..], n, q as u64)
+        .await
+        .expect_err("a batch past lost commits");
+    let behind = refused
+        .downcast_ref::<CheckpointBehind>()
+        .unwrap_or_else(|| panic!("not CheckpointBehind: {refused:#}"));
+    assert_eq!((behind.saved, behind.found), (q as u64, h as u64));
+    assert_same_catalog(&kept, &catalog_snapshot(&catalog).await);
+    // Delivery restarted from the stored checkpoint: everything is applied.
+    assert_eq!(
+        apply_batch_through(&catalog, p, "catalog", &batch[h..], n, h as u64)
+            .await
+            .unwrap(),
+        n
+    );
+    let live = catalog_snapshot(&catalog).await;
+    rebuild(&events, &catalog, p).await.unwrap();
+    assert_same_catalog(&live, &catalog_snapshot(&catalog).await);
     app_stop.cancel();
     let _ = tokio::time::timeout(WAIT, app).await.expect("app stops");
 }

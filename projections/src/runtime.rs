@@ -109,20 +109,37 @@ pub fn apply_batch<'a>(
     schema: &'a str,
     events: &'a [(Option<u64>, EventRecord)],
 ) -> BoxFuture<'a, anyhow::Result<u64>> {
-    Box::pin(apply_batch_inner(pool, projector, schema, events, 0))
+    Box::pin(apply_batch_inner(pool, projector, schema, events, 0, 0))
 }
 
-/// [`apply_batch`], moving the checkpoint to at least `through`: the stream
-/// sequence of the last message delivered, when the messages after the last
-/// of `events` were of no interest to the projector.
+/// [`apply_batch`] for a runner that saved the checkpoint `saved` last,
+/// moving the checkpoint to at least `through`: the stream sequence of the
+/// last message delivered, when the messages after the last of `events` were
+/// of no interest to the projector. Fails with [`CheckpointBehind`] when the
+/// stored checkpoint is below `saved` (see there).
 pub fn apply_batch_through<'a>(
     pool: &'a PgPool,
     projector: &'a dyn Projector,
     schema: &'a str,
     events: &'a [(Option<u64>, EventRecord)],
     through: u64,
+    saved: u64,
 ) -> BoxFuture<'a, anyhow::Result<u64>> {
-    Box::pin(apply_batch_inner(pool, projector, schema, events, through))
+    Box::pin(apply_batch_inner(
+        pool, projector, schema, events, through, saved,
+    ))
+}
+
+/// The stored checkpoint is behind what this runner committed: the database
+/// lost commits (they do not wait for their WAL flush, see
+/// [`apply_batch_inner`]) while the runner kept going. Applying the next
+/// batch would move the checkpoint past the lost events; the runner must
+/// instead restart delivery from the stored checkpoint.
+#[derive(Debug, thiserror::Error)]
+#[error("the checkpoint is at {found}, behind the {saved} this runner committed (commits lost in a database crash)")]
+pub struct CheckpointBehind {
+    pub saved: u64,
+    pub found: u64,
 }
 
 async fn apply_batch_inner(
@@ -131,16 +148,26 @@ async fn apply_batch_inner(
     schema: &str,
     events: &[(Option<u64>, EventRecord)],
     through: u64,
+    saved: u64,
 ) -> anyhow::Result<u64> {
     let mut tx = pool.begin().await?;
     // The checkpoint in this same transaction is the position of record, not
     // the stream's acknowledgement: a commit lost in a database crash loses
     // its checkpoint with it, and delivery restarts from the one that
-    // survived. So the commit need not wait for its WAL flush.
+    // survived (a runner that outlived the crash finds the checkpoint behind
+    // what it saved, and restarts). So the commit need not wait for its WAL
+    // flush.
     sqlx::query("SET LOCAL synchronous_commit = off")
         .execute(&mut *tx)
         .await?;
     let checkpoint = lock_checkpoint(&mut tx, schema).await?;
+    if checkpoint < saved {
+        return Err(CheckpointBehind {
+            saved,
+            found: checkpoint,
+        }
+        .into());
+    }
     let last_seen = apply_in(&mut tx, projector, schema, checkpoint, events)
         .await?
         .max(through);
@@ -362,7 +389,7 @@ impl ProjectorRunner {
                 m = messages.next() => m,
                 // Quiet after skipped messages: record that they are passed.
                 _ = tokio::time::sleep(SKIPPED_SAVE), if checkpoint > saved.0 => {
-                    let at = self.apply_with_retry(&[], checkpoint, shutdown).await?;
+                    let at = self.apply_with_retry(&[], checkpoint, saved.0, shutdown).await?;
                     saved = (at, Instant::now());
                     continue;
                 }
@@ -404,7 +431,9 @@ impl ProjectorRunner {
                 events.push((Some(seq), record));
             }
             if !events.is_empty() || (delivered > saved.0 && saved.1.elapsed() >= SKIPPED_SAVE) {
-                let at = self.apply_with_retry(&events, delivered, shutdown).await?;
+                let at = self
+                    .apply_with_retry(&events, delivered, saved.0, shutdown)
+                    .await?;
                 saved = (at, Instant::now());
             }
             checkpoint = delivered;
@@ -421,6 +450,7 @@ impl ProjectorRunner {
         &self,
         events: &[(Option<u64>, EventRecord)],
         through: u64,
+        saved: u64,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<u64> {
         let info = self.projector.info();
@@ -432,9 +462,12 @@ impl ProjectorRunner {
                 info.schema,
                 events,
                 through,
+                saved,
             );
             match applied.await {
                 Ok(checkpoint) => return Ok(checkpoint),
+                // Not to be retried: delivery restarts from the checkpoint.
+                Err(e) if e.is::<CheckpointBehind>() => return Err(e),
                 Err(e) => {
                     tracing::error!(
                         projection = info.name,
