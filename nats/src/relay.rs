@@ -139,10 +139,13 @@ impl Relay {
             // after that NOTIFYs; so a look after taking it sees every append
             // that will not wake us.
             if !try_lock(leader, ASLEEP_LOCK).await? {
-                // An append is in flight: it is about to commit.
+                // An append is in flight: it is about to commit, or a slow
+                // client holds it open; poll with the same backoff (each
+                // poll reads pg_locks, which every starting writer waits on).
+                backoff = (backoff * 2).min(Duration::from_millis(50));
                 tokio::select! {
                     _ = shutdown.cancelled() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+                    _ = tokio::time::sleep(backoff) => {}
                 }
                 continue;
             }
