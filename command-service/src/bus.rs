@@ -134,7 +134,7 @@ impl<A: Aggregate + Clone> Store<A> {
         .bind(&after)
         .fetch_all(db)
         .await
-        .map_err(|e| AggregateError::DatabaseConnectionError(Box::new(e)))?;
+        .map_err(database_error)?;
         let mut moved = vec![false; ids.len()];
         for row in rows {
             let i = (row.i - 1) as usize;
@@ -215,7 +215,7 @@ impl<A: Aggregate + Clone> Store<A> {
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
                 Err(AggregateError::AggregateConflict)
             }
-            Err(e) => Err(AggregateError::DatabaseConnectionError(Box::new(e))),
+            Err(e) => Err(database_error(e)),
         }
     }
 
@@ -244,6 +244,16 @@ impl<A: Aggregate + Clone> Store<A> {
             self.keep(&id, after, last);
         }
         Ok(committed)
+    }
+}
+
+/// A database error as a command's: 503 when the database is unavailable,
+/// 500 when the statement itself failed.
+pub fn database_error<E: std::error::Error>(e: sqlx::Error) -> AggregateError<E> {
+    if comics_common::db::is_unavailable(&e) {
+        AggregateError::DatabaseConnectionError(Box::new(e))
+    } else {
+        AggregateError::UnexpectedError(Box::new(e))
     }
 }
 

@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use comics_common::db::Held;
 
-use crate::bus::{execute, Append, Committed, Refused, Store};
+use crate::bus::{database_error, execute, Append, Committed, Refused, Store};
 
 /// The most commands decided and appended together.
 const ROUND: usize = 256;
@@ -240,7 +240,7 @@ where
     } else {
         match held.get().await {
             Ok(db) => store.load_many(db, &missing).await,
-            Err(e) => Err(AggregateError::DatabaseConnectionError(Box::new(e))),
+            Err(e) => Err(database_error(e)),
         }
     };
     let mut loaded = match loaded {
@@ -324,7 +324,7 @@ where
 {
     let appended = match held.get().await {
         Ok(db) => store.append_many_in(db, appends).await,
-        Err(e) => Err(AggregateError::DatabaseConnectionError(Box::new(e))),
+        Err(e) => Err(database_error(e)),
     };
     match appended {
         Ok(after) => {

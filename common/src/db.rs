@@ -10,6 +10,25 @@ use sqlx::{ConnectOptions, Connection, PgConnection, PgPool, Postgres};
 
 use crate::config::redact_url;
 
+/// Whether `e` means the database cannot be used right now (503, retry),
+/// not that the statement is wrong (500): no connection, a connection the
+/// server ended (a restart, an administrator: SQLSTATE 57P01–57P03, class
+/// 08), too many connections (53300), or a broken protocol stream. Pools hand
+/// out connections used within the last second without a ping, so the first
+/// statement after a restart meets the ended connection.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
+}
+
 /// How long a pooled connection may sit idle before it is pinged on acquire.
 const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 
@@ -118,5 +137,38 @@ impl Held {
     /// error that may have left it in a bad state.
     pub fn discard(&mut self) {
         self.conn = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_and_io_failures_are_unavailable_and_a_missing_row_is_not() {
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(is_unavailable(&sqlx::Error::Io(std::io::Error::other(
+            "reset"
+        ))));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+    }
+
+    /// Through the default test server (as every database test here).
+    #[tokio::test]
+    async fn a_connection_the_server_ended_is_unavailable_and_a_bad_statement_is_not() {
+        let url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let mut conn = PgConnection::connect(&url).await.expect("the test server");
+        let bad = sqlx::query("SELECT * FROM no_such_table")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        assert!(!is_unavailable(&bad), "{bad}");
+        // What a restart does to every connection: 57P01.
+        let ended = sqlx::query("SELECT pg_terminate_backend(pg_backend_pid())")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        assert!(is_unavailable(&ended), "{ended:?}");
     }
 }

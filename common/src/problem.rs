@@ -143,12 +143,11 @@ impl IntoResponse for Problem {
 
 impl From<sqlx::Error> for Problem {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::warn!(error = %e, "database unavailable");
-                Problem::unavailable("the database is unavailable")
-            }
-            other => Problem::internal(&other),
+        if crate::db::is_unavailable(&e) {
+            tracing::warn!(error = %e, "database unavailable");
+            Problem::unavailable("the database is unavailable")
+        } else {
+            Problem::internal(&e)
         }
     }
 }
