@@ -499,7 +499,7 @@ mod send_checks {
         is_send(ensure_schema(&pool, p.as_ref(), "x"));
         is_send(read_checkpoint(&pool, "x"));
         is_send(r.consumer(1));
-        is_send(r.apply_with_retry(&[], 0, &t));
+        is_send(r.apply_with_retry(&[], 0, 0, &t));
         is_send(r.consume(&t));
     }
 }
