@@ -34,6 +34,8 @@ const IN_FLIGHT: usize = 1;
 /// Views waiting for the batcher beyond this make requests wait for room.
 const QUEUE: usize = 20_000;
 const MAX_BODY: usize = 4096;
+/// How long a view waits to be stored before it is answered 503.
+const STORE_WAIT: Duration = Duration::from_secs(5);
 
 pub struct ViewIntake {
     live: Mutex<HashMap<Uuid, Instant>>,
@@ -61,6 +63,10 @@ impl ViewIntake {
 
     /// Resolves once the view is durably in the stream (with the stream
     /// sequence of its batch), or could not be stored (`None`).
+    /// Gives up after [`STORE_WAIT`] (NATS down: each batch waits out its
+    /// acknowledgement timeout, and views queue behind it); a view stored
+    /// after all is not counted twice when the client retries (once per
+    /// reader and comic per 10 minutes).
     async fn store(&self, comic_id: Uuid, reader: String) -> Option<u64> {
         let (stored, answer) = oneshot::channel();
         let view = Accepted {
@@ -68,10 +74,14 @@ impl ViewIntake {
             reader,
             stored,
         };
-        if self.batcher.send(view).await.is_err() {
-            return None;
-        }
-        answer.await.unwrap_or(None)
+        let stored = async {
+            self.batcher.send(view).await.ok()?;
+            answer.await.unwrap_or(None)
+        };
+        tokio::time::timeout(STORE_WAIT, stored)
+            .await
+            .ok()
+            .flatten()
     }
 
     fn recently_live(&self, comic_id: Uuid) -> bool {
