@@ -157,16 +157,25 @@ async fn resolve_views(
     token: &ConsistencyToken,
     views: &ViewsSource,
 ) -> Result<ConsistencyToken, Problem> {
+    let Some(furthest) = token
+        .marks
+        .iter()
+        .filter(|m| m.aggregate_type == VIEWS)
+        .map(|m| m.sequence)
+        .max()
+    else {
+        return Ok(token.clone());
+    };
+    let mut backoff = FIRST_BACKOFF;
+    while recorded_through(views).await? < furthest {
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
     let mut resolved = ConsistencyToken::default();
     for mark in &token.marks {
         if mark.aggregate_type != VIEWS {
             resolved.push(&mark.aggregate_type, &mark.aggregate_id, mark.sequence);
             continue;
-        }
-        let mut backoff = FIRST_BACKOFF;
-        while recorded_through(views).await? < mark.sequence {
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
         let version: i64 = sqlx::query_scalar(
             "SELECT COALESCE(max(sequence), 0) FROM events \
