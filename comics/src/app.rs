@@ -114,7 +114,7 @@ impl Application {
                 jwt.clone(),
             )
             .with_views(events.clone(), names.views_stream())
-            .with_cache();
+            .with_cache(settings.read_cache);
             router = router.merge(comics_query::router(state));
         }
         let router = router

@@ -6,6 +6,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use support::client::consistency;
 use support::{eventually, TestApp};
 
 #[tokio::test]
@@ -74,5 +75,117 @@ async fn a_cached_ranking_shows_new_ratings() {
         (ranked["items"][0]["comic"]["id"] == json!(id)).then_some(())
     })
     .await;
+    app.stop().await;
+}
+
+/// Waits until every projection a comic document reads reflects `tokens`.
+async fn settle(app: &TestApp, comic: &str, tokens: &[String]) {
+    for token in tokens {
+        let r = app
+            .get_after(&format!("/api/v1/comics/{comic}"), token)
+            .await;
+        assert!([200, 404].contains(&r.status().as_u16()), "{}", r.status());
+    }
+}
+
+/// What the read cache said of an answer (`X-Cache`).
+fn how(r: &reqwest::Response) -> String {
+    r.headers()
+        .get("x-cache")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_write_to_one_comic_keeps_another_comics_cached_answers_and_refreshes_its_own() {
+    let app = TestApp::spawn().await;
+    let (x, x_token) = app.comic("X").await;
+    let (y, y_token) = app.comic("Y").await;
+    settle(&app, &x, &[x_token, y_token]).await;
+    let paths = |id: &str| {
+        [
+            format!("/api/v1/comics/{id}"),
+            format!("/api/v1/comics/{id}/stats"),
+        ]
+    };
+    for path in paths(&x).iter().chain(&paths(&y)) {
+        app.get(path).await;
+        assert_eq!(how(&app.get(path).await), "hit", "{path} is kept");
+    }
+    // Rate, view and rename X; each projection announces X alone.
+    let rated = app.rated(&app.user_token, &x, 9).await;
+    let renamed = consistency(&app.patch_comic(&x, json!({"title": "X2"})).await);
+    settle(&app, &x, &[rated, renamed]).await;
+    eventually(Duration::from_secs(10), || async {
+        let doc = app.get(&paths(&x)[0]).await;
+        let doc: Value = doc.json().await.ok()?;
+        (doc["title"] == json!("X2") && doc["rating"]["count"] == json!(1)).then_some(())
+    })
+    .await;
+    let stats: Value = app.get(&paths(&x)[1]).await.json().await.unwrap();
+    assert_eq!(stats["rating"]["count"], json!(1), "X's stats are fresh");
+    for path in paths(&y) {
+        assert_eq!(
+            how(&app.get(&path).await),
+            "hit",
+            "{path} stayed in the cache"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_cached_comic_shows_the_bayesian_average_as_ratings_elsewhere_move_it() {
+    let app = TestApp::spawn().await;
+    let (x, x_token) = app.comic("X").await;
+    let (y, y_token) = app.comic("Y").await;
+    let first = app.rated(&app.user_token, &x, 10).await;
+    settle(&app, &x, &[x_token, y_token, first]).await;
+    let path = format!("/api/v1/comics/{x}");
+    app.get(&path).await;
+    assert_eq!(how(&app.get(&path).await), "hit");
+    // A low score on Y moves the global mean, so X's Bayesian average.
+    let low = app.rated(&app.user("u2"), &y, 1).await;
+    let exact: Value = app.get_after(&path, &low).await.json().await.unwrap();
+    let cached = eventually(Duration::from_secs(5), || async {
+        let r = app.get(&path).await;
+        let hit = how(&r) == "hit";
+        let doc: Value = r.json().await.ok()?;
+        (doc["rating"] == exact["rating"]).then_some(hit)
+    })
+    .await;
+    assert!(cached, "re-rated from the kept answer, not recomputed");
+    assert_ne!(exact["rating"]["bayesian"], json!(10.0));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_deleted_comic_leaves_cached_collections_at_once_whatever_their_max_age() {
+    // Collections could be served a minute old: only the deletion's own
+    // announcement can take the comic out.
+    let app = TestApp::spawn_with(|s| s.read_cache.max_age = Duration::from_secs(60)).await;
+    let (x, token) = app.comic("Doomed").await;
+    let rated = app.rated(&app.user_token, &x, 7).await;
+    settle(&app, &x, &[token, rated]).await;
+    let lists = [
+        "/api/v1/rankings/top-rated",
+        "/api/v1/comics?sort=rating",
+        "/api/v1/genres",
+    ];
+    for path in lists {
+        app.get(path).await;
+    }
+    let ranked: Value = app.get(lists[0]).await.json().await.unwrap();
+    assert_eq!(ranked["items"][0]["comic"]["id"], json!(x));
+    let gone = consistency(&app.delete_comic(&x).await);
+    settle(&app, &x, &[gone]).await;
+    eventually(Duration::from_secs(5), || async {
+        let ranked: Value = app.get(lists[0]).await.json().await.ok()?;
+        let listed: Value = app.get(lists[1]).await.json().await.ok()?;
+        (ranked["items"] == json!([]) && listed["total"] == json!(0)).then_some(())
+    })
+    .await;
+    assert_eq!(app.get(&format!("/api/v1/comics/{x}")).await.status(), 404);
     app.stop().await;
 }

@@ -23,6 +23,27 @@ pub struct Settings {
     pub http_addr: SocketAddr,
     pub nats_prefix: String,
     pub jwt: JwtSettings,
+    pub read_cache: ReadCacheSettings,
+}
+
+/// The query service's hot-read cache (`COMICS_READ_CACHE_MB`,
+/// `COMICS_READ_MAX_AGE_MS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadCacheSettings {
+    /// How much memory cached answers may take (keys and bodies); 0 = no cache.
+    pub bytes: u64,
+    /// The oldest a collection answer (rankings, lists, genres) or a shared
+    /// figure (the ratings' global mean) is ever served while writes change it.
+    pub max_age: std::time::Duration,
+}
+
+impl Default for ReadCacheSettings {
+    fn default() -> Self {
+        Self {
+            bytes: 128 * 1024 * 1024,
+            max_age: std::time::Duration::from_millis(1000),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -48,6 +69,7 @@ impl std::fmt::Debug for Settings {
             .field("jwt_secret", &"<redacted>")
             .field("jwt_issuer", &self.jwt.issuer)
             .field("jwt_audience", &self.jwt.audience)
+            .field("read_cache", &self.read_cache)
             .finish()
     }
 }
@@ -100,7 +122,27 @@ impl Settings {
                 )
             })
             .collect();
+        let number = |k: &str, default: u64| -> anyhow::Result<u64> {
+            non_empty(k).map_or(Ok(default), |v| {
+                v.trim()
+                    .parse()
+                    .with_context(|| format!("{k}={v:?} is not a whole number"))
+            })
+        };
+        let defaults = ReadCacheSettings::default();
+        let max_age_ms = number(
+            "COMICS_READ_MAX_AGE_MS",
+            defaults.max_age.as_millis() as u64,
+        )?;
+        if max_age_ms < 10 {
+            bail!("COMICS_READ_MAX_AGE_MS={max_age_ms} must be at least 10");
+        }
+        let read_cache = ReadCacheSettings {
+            bytes: number("COMICS_READ_CACHE_MB", defaults.bytes >> 20)?.saturating_mul(1 << 20),
+            max_age: std::time::Duration::from_millis(max_age_ms),
+        };
         Ok(Self {
+            read_cache,
             projection_database_urls,
             catalog_database_url: non_empty("COMICS_CATALOG_DATABASE_URL")
                 .unwrap_or_else(|| database_url.clone()),
@@ -152,6 +194,21 @@ mod tests {
         assert_eq!(s.nats_prefix, "comics");
         assert_eq!(s.catalog_database_url, s.database_url);
         assert!(s.jwt.is_development_secret);
+    }
+
+    #[test]
+    fn the_read_cache_is_sized_and_bounded_from_the_environment() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.read_cache, ReadCacheSettings::default());
+        let s = settings(&[
+            ("COMICS_READ_CACHE_MB", "64"),
+            ("COMICS_READ_MAX_AGE_MS", "250"),
+        ])
+        .unwrap();
+        assert_eq!(s.read_cache.bytes, 64 << 20);
+        assert_eq!(s.read_cache.max_age.as_millis(), 250);
+        assert!(settings(&[("COMICS_READ_CACHE_MB", "lots")]).is_err());
+        assert!(settings(&[("COMICS_READ_MAX_AGE_MS", "1")]).is_err());
     }
 
     #[test]

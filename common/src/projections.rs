@@ -48,3 +48,118 @@ pub const ALL: &[ProjectionInfo] = &[CATALOG, RATINGS, BOOKMARKS, POPULARITY];
 pub fn by_name(name: &str) -> Option<ProjectionInfo> {
     ALL.iter().copied().find(|p| p.name == name)
 }
+
+/// What one committed batch of a projection changed, as read caches need to
+/// know it: announced on [`CHANGED_CHANNEL`] with the commit.
+///
+/// `comics` names every comic whose own answers (document, stats, chapters)
+/// may differ; `shared` says that figures every comic's answer shows changed
+/// too (the ratings' global mean behind each Bayesian average); `deleted`
+/// that a comic was deleted (gone from every collection at once); `all` that
+/// anything may have changed (a rebuild swapped in, too many comics to name,
+/// or an announcement without details).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub comics: Vec<uuid::Uuid>,
+    pub shared: bool,
+    pub deleted: bool,
+    pub all: bool,
+}
+
+/// Postgres refuses NOTIFY payloads of 8000 bytes or more.
+const MAX_PAYLOAD: usize = 7800;
+
+impl Changes {
+    /// Everything may have changed.
+    pub fn everything() -> Self {
+        Self {
+            all: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether there is nothing to announce.
+    pub fn is_empty(&self) -> bool {
+        self.comics.is_empty() && !self.shared && !self.deleted && !self.all
+    }
+
+    /// The NOTIFY payload: `<projection>;<flags>;<id>,<id>…`, flags from
+    /// `a` (all), `d` (deleted), `s` (shared); `all` when the ids would not fit.
+    pub fn to_payload(&self, projection: &str) -> String {
+        let mut flags = String::new();
+        let all = self.all || projection.len() + 8 + self.comics.len() * 37 > MAX_PAYLOAD;
+        for (on, flag) in [(all, 'a'), (self.deleted, 'd'), (self.shared, 's')] {
+            if on {
+                flags.push(flag);
+            }
+        }
+        let ids = if all {
+            String::new()
+        } else {
+            let ids: Vec<String> = self.comics.iter().map(|id| id.to_string()).collect();
+            ids.join(",")
+        };
+        format!("{projection};{flags};{ids}")
+    }
+
+    /// The projection and its changes from a payload; a payload that is just
+    /// a projection's name (or unreadable past it) means everything changed.
+    pub fn parse(payload: &str) -> (&str, Self) {
+        let mut parts = payload.splitn(3, ';');
+        let name = parts.next().unwrap_or_default();
+        let (Some(flags), Some(ids)) = (parts.next(), parts.next()) else {
+            return (name, Self::everything());
+        };
+        let comics: Result<Vec<uuid::Uuid>, _> = ids
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::parse)
+            .collect();
+        let Ok(comics) = comics else {
+            return (name, Self::everything());
+        };
+        let changes = Self {
+            comics,
+            shared: flags.contains('s'),
+            deleted: flags.contains('d'),
+            all: flags.contains('a'),
+        };
+        (name, changes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_survive_their_payload() {
+        let changes = Changes {
+            comics: vec![uuid::Uuid::now_v7(), uuid::Uuid::now_v7()],
+            shared: true,
+            deleted: true,
+            all: false,
+        };
+        let payload = changes.to_payload("ratings");
+        assert_eq!(Changes::parse(&payload), ("ratings", changes));
+        assert_eq!(
+            Changes::parse("catalog"),
+            ("catalog", Changes::everything())
+        );
+        assert_eq!(
+            Changes::parse("catalog;;not-a-uuid"),
+            ("catalog", Changes::everything())
+        );
+    }
+
+    #[test]
+    fn too_many_comics_to_name_is_everything() {
+        let changes = Changes {
+            comics: (0..300).map(|_| uuid::Uuid::now_v7()).collect(),
+            ..Changes::default()
+        };
+        let payload = changes.to_payload("popularity");
+        assert!(payload.len() < 8000);
+        assert_eq!(Changes::parse(&payload).1, Changes::everything());
+    }
+}

@@ -7,6 +7,7 @@
 pub mod bookmarks;
 mod cards;
 pub mod catalog;
+pub mod changes;
 pub mod popularity;
 pub mod ratings;
 pub mod rebuild;

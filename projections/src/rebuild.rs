@@ -12,6 +12,7 @@
 //! applied ahead of it.
 
 use anyhow::Context;
+use comics_common::projections::Changes;
 use comics_nats::record::read_committed_after;
 use comics_nats::CommitCursor;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -105,7 +106,7 @@ async fn rebuild_exclusively(
          DROP SCHEMA {live}_retired CASCADE;"
     );
     swap_in(&mut tx, &swap).await?;
-    crate::runtime::notify_changed(&mut tx, projector).await?;
+    crate::runtime::notify_changed(&mut tx, projector, &Changes::everything()).await?;
     tx.commit().await?;
     tracing::info!(
         projection = info.name,

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_nats::jetstream::{self, consumer::PullConsumer};
 use async_trait::async_trait;
-use comics_common::projections::ProjectionInfo;
+use comics_common::projections::{Changes, ProjectionInfo};
 use comics_nats::{stream::ensure_stream, EventRecord, Names};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
@@ -61,6 +61,18 @@ pub trait Projector: Send + Sync + 'static {
             })?;
         }
         Ok(())
+    }
+
+    /// What `events`, just applied in this transaction, changed, for the
+    /// read caches (announced with the commit). By default the comics the
+    /// events name themselves ([`crate::changes::named_by`]).
+    async fn changes(
+        &self,
+        _db: &mut PgConnection,
+        _schema: &str,
+        events: &[&EventRecord],
+    ) -> anyhow::Result<Changes> {
+        Ok(crate::changes::named_by(events))
     }
 }
 
@@ -168,9 +180,8 @@ async fn apply_batch_inner(
         }
         .into());
     }
-    let last_seen = apply_in(&mut tx, projector, schema, checkpoint, events)
-        .await?
-        .max(through);
+    let applied = apply_in(&mut tx, projector, schema, checkpoint, events).await?;
+    let last_seen = applied.last_seen.max(through);
     if last_seen > checkpoint {
         sqlx::query(&format!(
             "UPDATE {schema}.checkpoint SET stream_sequence = $1, updated_at = now() WHERE id = 1"
@@ -178,19 +189,23 @@ async fn apply_batch_inner(
         .bind(last_seen as i64)
         .execute(&mut *tx)
         .await?;
-        if !events.is_empty() {
-            notify_changed(&mut tx, projector).await?;
+        if !applied.changes.is_empty() {
+            notify_changed(&mut tx, projector, &applied.changes).await?;
         }
     }
     tx.commit().await?;
     Ok(last_seen.max(checkpoint))
 }
 
-/// Announces, at commit, that the projection's rows changed.
-pub async fn notify_changed(db: &mut PgConnection, projector: &dyn Projector) -> sqlx::Result<()> {
+/// Announces, at commit, what of the projection's rows changed.
+pub async fn notify_changed(
+    db: &mut PgConnection,
+    projector: &dyn Projector,
+    changes: &Changes,
+) -> sqlx::Result<()> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(comics_common::projections::CHANGED_CHANNEL)
-        .bind(projector.info().name)
+        .bind(changes.to_payload(projector.info().name))
         .execute(db)
         .await
         .map(|_| ())
@@ -206,16 +221,23 @@ pub async fn lock_checkpoint(db: &mut PgConnection, schema: &str) -> sqlx::Resul
     Ok(seq as u64)
 }
 
-/// Applies what is not applied yet; returns the highest stream sequence seen.
-/// The per-aggregate sequences are read in one statement before and written
-/// in one after, so a batch costs the projector's own statements and two more.
+/// What [`apply_in`] did: the highest stream sequence seen, and what the
+/// events applied changed.
+pub struct Applied {
+    pub last_seen: u64,
+    pub changes: Changes,
+}
+
+/// Applies what is not applied yet. The per-aggregate sequences are read in
+/// one statement before and written in one after, so a batch costs the
+/// projector's own statements and two more.
 pub async fn apply_in(
     db: &mut PgConnection,
     projector: &dyn Projector,
     schema: &str,
     checkpoint: u64,
     events: &[(Option<u64>, EventRecord)],
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Applied> {
     let types = projector.info().aggregate_types;
     let mut last_seen = checkpoint;
     let mut todo = Vec::with_capacity(events.len());
@@ -230,8 +252,12 @@ pub async fn apply_in(
             todo.push(event);
         }
     }
+    let nothing = |last_seen| Applied {
+        last_seen,
+        changes: Changes::default(),
+    };
     if todo.is_empty() {
-        return Ok(last_seen);
+        return Ok(nothing(last_seen));
     }
     let mut applied = applied_of(db, schema, &todo).await?;
     let mut moved: HashMap<(&str, &str), i64> = HashMap::new();
@@ -245,7 +271,11 @@ pub async fn apply_in(
         moved.insert(key, event.sequence);
         fresh.push(event);
     }
+    if fresh.is_empty() {
+        return Ok(nothing(last_seen));
+    }
     projector.apply_all(db, schema, &fresh).await?;
+    let changes = projector.changes(db, schema, &fresh).await?;
     if !moved.is_empty() {
         let (mut kinds, mut ids, mut seqs) = (vec![], vec![], vec![]);
         for ((kind, id), seq) in moved {
@@ -264,7 +294,7 @@ pub async fn apply_in(
         .execute(&mut *db)
         .await?;
     }
-    Ok(last_seen)
+    Ok(Applied { last_seen, changes })
 }
 
 /// The last sequence applied of each aggregate `events` touch.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::extract::FromRef;
 use chrono::{DateTime, Utc};
 use comics_common::auth::Jwt;
+use comics_common::config::ReadCacheSettings;
 use sqlx::PgPool;
 
 use crate::consistency::{ViewsSource, DEFAULT_TIMEOUT};
@@ -84,8 +85,12 @@ impl QueryState {
     }
 
     /// The same state serving hot public reads from an in-memory cache that
-    /// projection change notifications keep fresh (see [`crate::cache`]).
-    pub fn with_cache(mut self) -> Self {
+    /// projection change notifications keep fresh (see [`crate::cache`]);
+    /// none when `settings.bytes` is 0.
+    pub fn with_cache(mut self, settings: ReadCacheSettings) -> Self {
+        if settings.bytes == 0 {
+            return self;
+        }
         let pools = vec![
             self.catalog.clone(),
             self.ratings.clone(),
@@ -103,7 +108,11 @@ impl QueryState {
             }
         }
         let freshness = crate::cache::Freshness::spawn(distinct);
-        self.cache = Some(crate::cache::ResponseCache::new(freshness));
+        self.cache = Some(crate::cache::ResponseCache::new(
+            freshness,
+            settings,
+            self.ratings.clone(),
+        ));
         self
     }
 

@@ -23,7 +23,13 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> Self {
-        let env = TestEnv::new().await;
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// [`Self::spawn`] with settings changed by `tune` first.
+    pub async fn spawn_with(tune: impl FnOnce(&mut comics_common::Settings)) -> Self {
+        let mut env = TestEnv::new().await;
+        tune(&mut env.settings);
         let (port, shutdown, handle) = env.start(Roles::ALL).await;
         let jwt = env.jwt();
         Self {

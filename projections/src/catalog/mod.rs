@@ -8,7 +8,8 @@ mod comics;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use comics_common::projections::{ProjectionInfo, CATALOG};
+use comics_common::projections::{Changes, ProjectionInfo, CATALOG};
+use comics_domain::aggregate_types::CHAPTER;
 use comics_domain::{ChapterEvent, ComicEvent};
 use comics_nats::EventRecord;
 use sqlx::PgConnection;
@@ -52,6 +53,35 @@ impl super::Projector for CatalogProjector {
             }
             _ => Ok(()),
         }
+    }
+
+    /// A chapter's change shows on its comic (chapter count, latest chapter,
+    /// the list, its neighbours' prev/next), but only `ChapterDeleted` names
+    /// the comic: the others are looked up in the chapters just written.
+    async fn changes(
+        &self,
+        db: &mut PgConnection,
+        schema: &str,
+        events: &[&EventRecord],
+    ) -> anyhow::Result<Changes> {
+        let mut changes = crate::changes::named_by(events);
+        let unnamed: Vec<Uuid> = events
+            .iter()
+            .filter(|e| e.aggregate_type == CHAPTER && crate::changes::comic_named_by(e).is_none())
+            .filter_map(|e| e.aggregate_id.parse().ok())
+            .collect();
+        if !unnamed.is_empty() {
+            let comics: Vec<Uuid> = sqlx::query_scalar(&format!(
+                "SELECT DISTINCT comic_id FROM {schema}.chapters WHERE id = ANY($1)"
+            ))
+            .bind(&unnamed)
+            .fetch_all(&mut *db)
+            .await?;
+            changes.comics.extend(comics);
+            changes.comics.sort_unstable();
+            changes.comics.dedup();
+        }
+        Ok(changes)
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Context;
 use async_trait::async_trait;
-use comics_common::projections::{ProjectionInfo, RATINGS};
+use comics_common::projections::{Changes, ProjectionInfo, RATINGS};
 use comics_domain::RatingEvent;
 use comics_nats::EventRecord;
 use sqlx::PgConnection;
@@ -17,6 +17,21 @@ pub struct RatingsProjector;
 impl crate::Projector for RatingsProjector {
     fn info(&self) -> ProjectionInfo {
         RATINGS
+    }
+
+    /// A rating moves the global mean and vote count, so the Bayesian
+    /// average every comic shows: a shared change.
+    async fn changes(
+        &self,
+        _db: &mut PgConnection,
+        _schema: &str,
+        events: &[&EventRecord],
+    ) -> anyhow::Result<Changes> {
+        let mut changes = crate::changes::named_by(events);
+        changes.shared = events
+            .iter()
+            .any(|e| e.aggregate_type == comics_domain::aggregate_types::RATING);
+        Ok(changes)
     }
 
     fn schema_sql(&self) -> &'static str {

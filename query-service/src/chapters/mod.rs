@@ -7,11 +7,12 @@ mod store;
 
 use axum::extract::State;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use comics_common::http::{PathParams, QueryParams};
 use comics_common::Problem;
 use uuid::Uuid;
 
+use crate::cache::Scope;
 use crate::listing::Page;
 use crate::state::QueryState;
 use document::{ChapterDocument, ChapterSummary};
@@ -28,22 +29,27 @@ async fn list_chapters(
     State(state): State<QueryState>,
     PathParams(comic_id): PathParams<Uuid>,
     QueryParams(params): QueryParams<ChapterListParams>,
-) -> Result<Json<Page<ChapterSummary>>, Problem> {
+) -> Result<(Extension<Scope>, Json<Page<ChapterSummary>>), Problem> {
     let query = ChapterQuery::parse(params)?;
     if !store::comic_exists(&state.catalog, comic_id).await? {
         return Err(crate::comics::not_found(comic_id));
     }
     let (items, total) = store::list(&state.catalog, comic_id, &query).await?;
-    Ok(Json(query.paging.page(items, total)))
+    Ok((
+        Extension(Scope(comic_id)),
+        Json(query.paging.page(items, total)),
+    ))
 }
 
 #[tracing::instrument(skip_all, fields(chapter_id = %id))]
 async fn get_chapter(
     State(state): State<QueryState>,
     PathParams(id): PathParams<Uuid>,
-) -> Result<Json<ChapterDocument>, Problem> {
+) -> Result<(Extension<Scope>, Json<ChapterDocument>), Problem> {
+    // The chapter shows its comic's other chapters (prev, next): it is
+    // fresh until that comic changes.
     store::find(&state.catalog, id)
         .await?
-        .map(Json)
+        .map(|chapter| (Extension(Scope(chapter.chapter.comic_id)), Json(chapter)))
         .ok_or_else(|| Problem::not_found(format!("there is no chapter {id}")))
 }

@@ -12,11 +12,12 @@ use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use comics_common::http::{PathParams, QueryParams};
 use comics_common::Problem;
 use uuid::Uuid;
 
+use crate::cache::{Rerate, Scope};
 use crate::listing::Page;
 use crate::ratings::{stats as ratings, Rating};
 use crate::state::QueryState;
@@ -68,14 +69,22 @@ async fn list_comics(
 async fn get_comic(
     State(state): State<QueryState>,
     PathParams(id): PathParams<Uuid>,
-) -> Result<Json<ComicDocument>, Problem> {
+) -> Result<
+    (
+        Extension<Scope>,
+        Option<Extension<Rerate>>,
+        Json<ComicDocument>,
+    ),
+    Problem,
+> {
     let mut comic = store::find(&state.catalog, id)
         .await?
         .ok_or_else(|| not_found(id))?;
     Extras::default()
         .fill(&state, std::slice::from_mut(&mut comic))
         .await?;
-    Ok(Json(comic))
+    let rerate = rerate(&comic.rating);
+    Ok((Extension(Scope(id)), rerate, Json(comic)))
 }
 
 /// What comic documents get from the other projections, by comic id; what
@@ -116,6 +125,17 @@ impl Extras {
         }
         Ok(())
     }
+}
+
+/// For the read cache: how to re-rate a comic's kept answer when the
+/// global mean moves (nothing to do without votes: the average is null).
+pub fn rerate(rating: &Rating) -> Option<Extension<Rerate>> {
+    rating.average.map(|average| {
+        Extension(Rerate {
+            votes: rating.count,
+            average,
+        })
+    })
 }
 
 /// The 404 for a comic that does not exist (or was deleted).

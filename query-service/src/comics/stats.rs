@@ -3,13 +3,14 @@
 //! from its own projection (read concurrently and merged).
 
 use axum::extract::State;
-use axum::Json;
+use axum::{Extension, Json};
 use comics_common::http::PathParams;
 use comics_common::Problem;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{not_found, store};
+use super::{not_found, rerate, store};
+use crate::cache::{Rerate, Scope};
 use crate::popularity::store::{views_of, Views};
 use crate::ratings::stats::{detailed, DetailedRating};
 use crate::state::QueryState;
@@ -26,7 +27,14 @@ pub struct ComicStats {
 pub async fn comic_stats(
     State(state): State<QueryState>,
     PathParams(id): PathParams<Uuid>,
-) -> Result<Json<ComicStats>, Problem> {
+) -> Result<
+    (
+        Extension<Scope>,
+        Option<Extension<Rerate>>,
+        Json<ComicStats>,
+    ),
+    Problem,
+> {
     let now = state.now();
     let ids = [id];
     let (exists, rating, views, bookmarks) = tokio::try_join!(
@@ -38,9 +46,11 @@ pub async fn comic_stats(
     if !exists {
         return Err(not_found(id));
     }
-    Ok(Json(ComicStats {
+    let stats = ComicStats {
         rating,
         views,
         bookmarks: bookmarks.get(&id).copied().unwrap_or(0),
-    }))
+    };
+    let rerate = rerate(&stats.rating.rating);
+    Ok((Extension(Scope(id)), rerate, Json(stats)))
 }
