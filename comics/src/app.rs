@@ -128,6 +128,15 @@ impl Application {
         }
         if roles.projectors {
             for (projector, pool) in stores {
+                let info = projector.info();
+                if info.name == comics_common::projections::POPULARITY.name {
+                    // Ages the rolling view windows beside their projector.
+                    let ager = comics_projections::popularity::ager::Ager {
+                        pool: pool.clone(),
+                        schema: info.schema,
+                    };
+                    tasks.push(("popularity ager", tokio::spawn(ager.run(shutdown.clone()))));
+                }
                 let runner = ProjectorRunner {
                     projector,
                     pool,

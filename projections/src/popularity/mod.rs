@@ -1,6 +1,10 @@
-//! The popularity projection: views per comic, all time and per minute.
-//! Minutes older than 31 days before a comic's newest recorded minute are
-//! dropped (event time, not wall-clock time, so a rebuild drops the same).
+//! The popularity projection: views per comic, all time, per minute, and
+//! rolling totals per window ([`windows`], aged by the [`ager`]). Minutes
+//! older than 31 days before a comic's newest recorded minute are dropped
+//! (event time, not wall-clock time, so a rebuild drops the same).
+
+pub mod ager;
+pub mod windows;
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -36,7 +40,7 @@ impl crate::Projector for PopularityProjector {
             .parse()
             .context("aggregate id is not a UUID")?;
         match event.aggregate_type.as_str() {
-            "Comic" => crate::cards::comic_event(db, s, event, &["totals", "minutes"])
+            "Comic" => crate::cards::comic_event(db, s, event, &["totals", "minutes", "windows"])
                 .await
                 .map(|_| ()),
             "Popularity" => {
@@ -84,14 +88,10 @@ async fn views(
     .bind(&counts)
     .execute(&mut *db)
     .await?;
+    windows::add(db, s, comic_id, &stamps, &counts).await?;
     if let Some(newest) = stamps.iter().max() {
-        sqlx::query(&format!(
-            "DELETE FROM {s}.minutes WHERE comic_id = $1 AND minute < $2"
-        ))
-        .bind(comic_id)
-        .bind(*newest - chrono::Duration::days(HISTORY_DAYS))
-        .execute(&mut *db)
-        .await?;
+        let before = *newest - chrono::Duration::days(HISTORY_DAYS);
+        windows::drop_minutes_before(db, s, comic_id, before).await?;
     }
     Ok(())
 }

@@ -5,7 +5,10 @@
 //! Windows are exact to the minute: the projection keeps a per-minute
 //! histogram of views, and a view counted in minute `M` is in the window `W`
 //! at time `now` while `M > now - W` — it ages out exactly one full window
-//! after the start of its minute. `now` is the state's clock.
+//! after the start of its minute. `now` is the state's clock. Reads do not
+//! sum the histogram: they read the projection's rolling window totals and
+//! correct them by the few minutes between the totals' mark and `now`'s
+//! first minute (see [`store`]), so their cost does not grow with history.
 
 pub mod store;
 
@@ -58,6 +61,17 @@ impl Window {
             Window::Day => Some(TimeDelta::hours(24)),
             Window::Week => Some(TimeDelta::days(7)),
             Window::Month => Some(TimeDelta::days(30)),
+            Window::All => None,
+        }
+    }
+
+    /// The window's name in the projection's rolling totals
+    /// (`popularity.windows.win`); `None` for `all`.
+    pub fn key(self) -> Option<&'static str> {
+        match self {
+            Window::Day => Some("24h"),
+            Window::Week => Some("7d"),
+            Window::Month => Some("30d"),
             Window::All => None,
         }
     }

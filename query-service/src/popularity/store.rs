@@ -1,12 +1,22 @@
 //! Reading the popularity projection: all-time views (`popularity.totals`),
-//! views per window from the per-minute histogram (`popularity.minutes`),
-//! and the popular ranking over the comic cards of `popularity.comics`.
+//! views per window, and the popular ranking over the comic cards of
+//! `popularity.comics`.
+//!
+//! Views per window come from the rolling totals `popularity.windows`, which
+//! count each comic's minutes from the window's mark
+//! (`popularity.window_marks.aged_from`, moved forward by the projection's
+//! ager) on. A read at `now` wants the minutes from the window's first minute
+//! `F` on; when the mark `A` is elsewhere it corrects exactly, per comic, by
+//! the histogram minutes in between: less those in `[A, F)` when `F > A`,
+//! plus those in `[F, A)` when `F < A`. The ager keeps `A` within a minute or
+//! two of the wall clock's `F`, so the correction reads a bounded number of
+//! rows; every statement reads totals, mark and minutes in one snapshot.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::Window;
@@ -57,19 +67,33 @@ pub async fn views_of(pool: &PgPool, id: Uuid, now: DateTime<Utc>) -> Result<Vie
     let [day, week, month] = [Window::Day, Window::Week, Window::Month]
         .map(|w| w.first_minute(now).expect("a bounded window"));
     // One statement, so the total and the windows are one snapshot.
-    sqlx::query_as::<_, Views>(
+    sqlx::query_as::<_, Views>(&format!(
         "SELECT coalesce((SELECT views FROM popularity.totals WHERE comic_id = $1), 0) AS total, \
-           coalesce(sum(views) FILTER (WHERE minute >= $2), 0)::int8 AS day, \
-           coalesce(sum(views) FILTER (WHERE minute >= $3), 0)::int8 AS week, \
-           coalesce(sum(views), 0)::int8 AS month \
-         FROM popularity.minutes WHERE comic_id = $1 AND minute >= $4",
-    )
+           {} AS day, {} AS week, {} AS month",
+        window_views("24h", "$2"),
+        window_views("7d", "$3"),
+        window_views("30d", "$4"),
+    ))
     .bind(id)
     .bind(day)
     .bind(week)
     .bind(month)
     .fetch_one(pool)
     .await
+}
+
+/// An expression for comic `$1`'s views in window `win` from the minute
+/// `first` on: its rolling total, corrected from the mark to `first`.
+fn window_views(win: &str, first: &str) -> String {
+    format!(
+        "coalesce((SELECT coalesce((SELECT views FROM popularity.windows \
+                                    WHERE comic_id = $1 AND win = k.win), 0) \
+             + coalesce((SELECT sum(m.views) * CASE WHEN {first} > k.aged_from THEN -1 ELSE 1 END \
+                         FROM popularity.minutes m WHERE m.comic_id = $1 \
+                           AND m.minute >= least(k.aged_from, {first}) \
+                           AND m.minute < greatest(k.aged_from, {first})), 0) \
+           FROM popularity.window_marks k WHERE k.win = '{win}'), 0)::int8"
+    )
 }
 
 /// A row of the popular ranking: the comic's card and its views in the window.
@@ -94,42 +118,84 @@ pub async fn popular(
     now: DateTime<Utc>,
     paging: Paging,
 ) -> Result<(Vec<PopularRow>, i64), sqlx::Error> {
-    let first_minute = window.first_minute(now);
-
-    let mut count = QueryBuilder::<Postgres>::new("SELECT count(*) FROM (");
-    push_viewed(&mut count, first_minute);
-    count.push(") v JOIN popularity.comics c ON c.id = v.comic_id");
-    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
-
-    let mut page = QueryBuilder::<Postgres>::new(
-        "SELECT v.comic_id, v.views, c.title, c.cover_url, c.status, c.type FROM (",
-    );
-    push_viewed(&mut page, first_minute);
-    page.push(
-        ") v JOIN popularity.comics c ON c.id = v.comic_id \
-         ORDER BY v.views DESC, v.comic_id ASC LIMIT ",
-    )
-    .push_bind(paging.limit)
-    .push(" OFFSET ")
-    .push_bind(paging.offset);
-    let items = page.build_query_as::<PopularRow>().fetch_all(pool).await?;
+    let (Some(win), Some(first)) = (window.key(), window.first_minute(now)) else {
+        return all_time(pool, paging).await;
+    };
+    let total: i64 = sqlx::query_scalar(&format!("{CORRECTION} {COUNT}"))
+        .bind(win)
+        .bind(first)
+        .fetch_one(pool)
+        .await?;
+    let items = sqlx::query_as::<_, PopularRow>(&format!("{CORRECTION} {PAGE}"))
+        .bind(win)
+        .bind(first)
+        .bind(paging.limit)
+        .bind(paging.offset)
+        .fetch_all(pool)
+        .await?;
     Ok((items, total))
 }
 
-/// A subquery of `(comic_id, views)` for every comic with views since
-/// `first_minute` (all-time totals when `None`).
-fn push_viewed(sql: &mut QueryBuilder<'_, Postgres>, first_minute: Option<DateTime<Utc>>) {
-    match first_minute {
-        None => {
-            sql.push("SELECT comic_id, views FROM popularity.totals WHERE views > 0");
-        }
-        Some(first) => {
-            sql.push(
-                "SELECT comic_id, sum(views)::int8 AS views FROM popularity.minutes \
-                 WHERE minute >= ",
-            )
-            .push_bind(first)
-            .push(" GROUP BY comic_id HAVING sum(views) > 0");
-        }
-    }
+/// Window `$1`'s mark, and `delta`: per comic, what to add to its rolling
+/// total for the window to start at minute `$2` (empty when the mark is
+/// there). The mark is a one-row scalar, so the histogram is read by a range
+/// scan of its minute index.
+const CORRECTION: &str =
+    "WITH mark AS (SELECT aged_from FROM popularity.window_marks WHERE win = $1), \
+     delta AS (SELECT m.comic_id, (sum(m.views) \
+                 * CASE WHEN $2 > (SELECT aged_from FROM mark) THEN -1 ELSE 1 END)::int8 AS views \
+               FROM popularity.minutes m \
+               WHERE m.minute >= least((SELECT aged_from FROM mark), $2) \
+                 AND m.minute < greatest((SELECT aged_from FROM mark), $2) \
+               GROUP BY m.comic_id)";
+
+/// How many ranked comics there are: those with positive totals, less the
+/// corrected ones that were, plus the corrected ones that are.
+const COUNT: &str = "SELECT (SELECT count(*) FROM popularity.windows w \
+         JOIN popularity.comics c ON c.id = w.comic_id WHERE w.win = $1 AND w.views > 0) \
+     + (SELECT count(*) FILTER (WHERE coalesce(w.views, 0) + d.views > 0) \
+             - count(*) FILTER (WHERE coalesce(w.views, 0) > 0) \
+        FROM delta d JOIN popularity.comics c ON c.id = d.comic_id \
+        LEFT JOIN popularity.windows w ON w.comic_id = d.comic_id AND w.win = $1)";
+
+/// A page (`$3` rows after `$4`). Without correction, the first `$3 + $4`
+/// rolling totals in index order. With it, a comic not corrected keeps its
+/// total, and at most one ranked place per corrected comic can change
+/// hands, so the page is among the first `$3 + $4 + |delta|` totals in
+/// index order and the corrected comics.
+const PAGE: &str = ", \
+     head AS (SELECT w.comic_id, w.views FROM popularity.windows w \
+              JOIN popularity.comics c ON c.id = w.comic_id \
+              WHERE w.win = $1 AND w.views > 0 \
+              ORDER BY w.views DESC, w.comic_id ASC \
+              LIMIT $3 + $4 + (SELECT count(*) FROM delta)), \
+     ranked AS (SELECT h.comic_id, h.views + coalesce(d.views, 0) AS views \
+                FROM head h LEFT JOIN delta d ON d.comic_id = h.comic_id \
+                UNION ALL \
+                SELECT d.comic_id, coalesce(w.views, 0) + d.views FROM delta d \
+                LEFT JOIN popularity.windows w ON w.comic_id = d.comic_id AND w.win = $1 \
+                WHERE NOT EXISTS (SELECT 1 FROM head h WHERE h.comic_id = d.comic_id)) \
+     SELECT r.comic_id, r.views, c.title, c.cover_url, c.status, c.type \
+     FROM ranked r JOIN popularity.comics c ON c.id = r.comic_id \
+     WHERE r.views > 0 \
+     ORDER BY r.views DESC, r.comic_id ASC LIMIT $3 OFFSET $4";
+
+/// The all-time ranking, from `popularity.totals`.
+async fn all_time(pool: &PgPool, paging: Paging) -> Result<(Vec<PopularRow>, i64), sqlx::Error> {
+    let total: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM popularity.totals t JOIN popularity.comics c ON c.id = t.comic_id \
+         WHERE t.views > 0",
+    )
+    .fetch_one(pool)
+    .await?;
+    let items = sqlx::query_as::<_, PopularRow>(
+        "SELECT t.comic_id, t.views, c.title, c.cover_url, c.status, c.type \
+         FROM popularity.totals t JOIN popularity.comics c ON c.id = t.comic_id \
+         WHERE t.views > 0 ORDER BY t.views DESC, t.comic_id ASC LIMIT $1 OFFSET $2",
+    )
+    .bind(paging.limit)
+    .bind(paging.offset)
+    .fetch_all(pool)
+    .await?;
+    Ok((items, total))
 }

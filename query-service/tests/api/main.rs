@@ -15,3 +15,4 @@ mod rankings;
 mod ratings;
 mod seeds;
 mod stats;
+mod windows;

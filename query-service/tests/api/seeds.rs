@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use comics_domain::values::ChapterNumber;
+use comics_projections::popularity::windows;
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -253,9 +254,12 @@ async fn insert_card(pool: &PgPool, schema: &str, card: &CardSeed) {
     .expect("insert a comic card");
 }
 
-/// `views` views of `comic` in the minute `minute` (histogram and total).
+/// `views` views of `comic` in the minute `minute` (histogram and total),
+/// and in the rolling window totals whose mark is at or before the minute,
+/// with the projector's own statement, in one transaction as it would.
 pub async fn view(pool: &PgPool, comic: Uuid, minute: DateTime<Utc>, views: i64) {
     add_total(pool, comic, views).await;
+    let mut tx = pool.begin().await.unwrap();
     sqlx::query(
         "INSERT INTO popularity.minutes AS m (comic_id, minute, views) VALUES ($1, $2, $3) \
          ON CONFLICT (comic_id, minute) DO UPDATE SET views = m.views + EXCLUDED.views",
@@ -263,9 +267,13 @@ pub async fn view(pool: &PgPool, comic: Uuid, minute: DateTime<Utc>, views: i64)
     .bind(comic)
     .bind(minute)
     .bind(views)
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .expect("insert a minute of views");
+    windows::add(&mut tx, "popularity", comic, &[minute], &[views])
+        .await
+        .expect("add to the window totals");
+    tx.commit().await.unwrap();
 }
 
 async fn add_total(pool: &PgPool, comic: Uuid, views: i64) {
