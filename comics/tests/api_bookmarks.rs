@@ -5,6 +5,7 @@ mod support;
 
 use serde_json::{json, Value};
 use support::client::{consistency, json_with, problem};
+use support::writer::Writer;
 use support::TestApp;
 
 /// Bookmarks `comic_id` as `token`, asserts 204 and returns the consistency token.
@@ -248,6 +249,50 @@ async fn my_bookmarks_are_newest_first_and_paged() {
         ids(&list),
         vec![comics[0].clone(), comics[2].clone(), comics[1].clone()],
         "{list}"
+    );
+    app.stop().await;
+}
+
+// A group-commit round of bookmarks asks whether its comics are live with
+// one statement for all of them, as of the store: a comic deleted through
+// another instance since this one read it is seen.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_round_of_bookmarks_refuses_404_a_comic_deleted_through_another_instance() {
+    let app = TestApp::spawn().await;
+    let (doomed, _) = app.comic("Deleted elsewhere").await;
+    let (kept, _) = app.comic("Kept").await;
+    let writer = Writer::beside(&app).await;
+    let users: Vec<String> = (0..20).map(|i| app.user(&format!("b{i}"))).collect();
+    let bookmark = |comic: &str, user: &str| {
+        let path = format!("/api/v1/me/bookmarks/{comic}");
+        let (writer, app, user) = (&writer, &app, user.to_string());
+        async move { writer.put(app, &path, &user, None).await }
+    };
+    // The writer now holds both comics in memory, live.
+    assert_eq!(bookmark(&doomed, &users[0]).await, 204);
+    assert_eq!(bookmark(&kept, &users[0]).await, 204);
+    assert_eq!(app.delete_comic(&doomed).await.status(), 204);
+
+    let (reads, rounds) = (writer.comic_reads(), writer.bookmark_rounds());
+    let answers = futures::future::join_all(
+        users
+            .iter()
+            .flat_map(|user| [bookmark(&doomed, user), bookmark(&kept, user)]),
+    )
+    .await;
+    for (user, pair) in answers.chunks(2).enumerate() {
+        assert_eq!(
+            pair,
+            [404, 204],
+            "user {user}: the deleted comic, the kept one"
+        );
+    }
+    let reads = writer.comic_reads() - reads;
+    let rounds = writer.bookmark_rounds() - rounds;
+    assert!(
+        (1..=rounds).contains(&reads),
+        "{reads} comic reads in {rounds} rounds (at most one a round)"
     );
     app.stop().await;
 }

@@ -6,11 +6,15 @@ mod support;
 
 use std::collections::BTreeMap;
 
+use comics_domain::values::Score;
+use comics_domain::{rating_id, RatingCommand};
 use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};
 use support::client::{consistency, error_fields, json_with, problem};
+use support::writer::{metadata, Writer};
 use support::TestApp;
+use uuid::Uuid;
 
 /// Float tolerance for averages (API.md gives no rounding; they are `f64`).
 const EPS: f64 = 1e-9;
@@ -669,5 +673,101 @@ async fn my_ratings_without_a_valid_token_is_401() {
     let app = TestApp::spawn().await;
     problem(app.my_ratings(None, "", None).await, 401).await;
     problem(app.my_ratings(Some("garbage"), "", None).await, 401).await;
+    app.stop().await;
+}
+
+// A group-commit round asks whether its comics are live with one statement
+// for all of them, as of the store (a second write-side instance in the
+// test process shows what its stores read).
+
+/// Comics one load of ratings spreads over, and the users rating each.
+const SPREAD: usize = 50;
+const RATERS_EACH: usize = 10;
+
+/// Rates `comic` through `writer`'s HTTP API as `user`; the status.
+async fn rate_on(writer: &Writer, app: &TestApp, comic: &str, user: &str, score: i64) -> u16 {
+    let path = format!("/api/v1/comics/{comic}/rating");
+    writer
+        .put(app, &path, user, Some(json!({ "score": score })))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ratings_spread_over_fifty_comics_read_the_comics_once_per_round() {
+    let app = TestApp::spawn().await;
+    let mut comics = Vec::new();
+    for i in 0..SPREAD {
+        comics.push(app.comic(&format!("Spread {i}")).await.0);
+    }
+    let writer = Writer::beside(&app).await;
+    let commits = &writer.state.stores.rating_commits;
+    // First with no comic in memory (each read whole), then with every
+    // comic in memory (each caught up from its copy's sequence).
+    for pass in 0..2 {
+        let (reads, rounds) = (writer.comic_reads(), writer.rating_rounds());
+        let ratings = comics.iter().flat_map(move |comic| {
+            let comic_id: Uuid = comic.parse().expect("a comic id");
+            (0..RATERS_EACH).map(move |u| {
+                let user = format!("spread-{u}");
+                let score = Score::try_from((1 + (u + pass) % 10) as i64).expect("a score");
+                let id = rating_id(comic_id, &user).to_string();
+                let meta = metadata(&user);
+                let command = RatingCommand::Rate {
+                    comic_id,
+                    user,
+                    score,
+                };
+                commits.execute(id, command, meta)
+            })
+        });
+        for (i, answer) in join_all(ratings).await.into_iter().enumerate() {
+            let done = answer.unwrap_or_else(|e| panic!("rating {i} of pass {pass}: {e:?}"));
+            assert!(done.changed, "rating {i} of pass {pass} is a change");
+        }
+        let reads = writer.comic_reads() - reads;
+        let rounds = writer.rating_rounds() - rounds;
+        assert!(
+            (1..=rounds).contains(&reads),
+            "pass {pass}: {reads} comic reads in {rounds} rounds (at most one a round)"
+        );
+        assert!(
+            rounds < SPREAD as u64,
+            "pass {pass}: {rounds} rounds for {} ratings over {SPREAD} comics",
+            SPREAD * RATERS_EACH
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_round_refuses_404_a_comic_deleted_through_another_instance_since_it_was_read() {
+    let app = TestApp::spawn().await;
+    let (doomed, _) = app.comic("Deleted elsewhere").await;
+    let (kept, _) = app.comic("Kept").await;
+    let writer = Writer::beside(&app).await;
+    let users: Vec<String> = (0..20).map(|i| app.user(&format!("r{i}"))).collect();
+    // The writer now holds both comics in memory, live.
+    assert_eq!(rate_on(&writer, &app, &doomed, &users[0], 5).await, 200);
+    assert_eq!(rate_on(&writer, &app, &kept, &users[0], 5).await, 200);
+    assert_eq!(app.delete_comic(&doomed).await.status(), 204);
+
+    let (reads, rounds) = (writer.comic_reads(), writer.rating_rounds());
+    let answers = join_all(users.iter().flat_map(|user| {
+        [
+            rate_on(&writer, &app, &doomed, user, 7),
+            rate_on(&writer, &app, &kept, user, 7),
+        ]
+    }))
+    .await;
+    for (user, pair) in answers.chunks(2).enumerate() {
+        assert_eq!(
+            pair,
+            [404, 200],
+            "user {user}: the deleted comic, the kept one"
+        );
+    }
+    let reads = writer.comic_reads() - reads;
+    let rounds = writer.rating_rounds() - rounds;
+    assert!(reads <= rounds, "{reads} comic reads in {rounds} rounds");
     app.stop().await;
 }

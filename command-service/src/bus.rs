@@ -4,6 +4,7 @@
 //! this returns the new version, which the API answers with.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use postgres_es::PostgresEventRepository;
 use sqlx::{PgExecutor, PgPool};
 
 use crate::group::GroupCommit;
-use crate::services::{ChapterFacts, ComicFacts, RoundFacts};
+use crate::services::{ChapterFacts, ComicFacts, RoundComics};
 
 const ATTEMPTS: u32 = 5;
 /// How many aggregates of one type a process keeps in memory.
@@ -36,6 +37,8 @@ pub struct Store<A: Aggregate> {
     repo: PostgresEventRepository,
     pool: PgPool,
     cache: Mutex<HashMap<String, (A, usize)>>,
+    /// Statements that read this type's events ([`Store::reads`]).
+    reads: AtomicU64,
 }
 
 impl<A: Aggregate + Clone> Store<A> {
@@ -47,7 +50,14 @@ impl<A: Aggregate + Clone> Store<A> {
             repo: PostgresEventRepository::new(pool.clone()),
             pool: pool.clone(),
             cache: Mutex::new(HashMap::new()),
+            reads: AtomicU64::new(0),
         }
+    }
+
+    /// How many statements have read this type's events so far (a load
+    /// of one aggregate or of several is one each): what tests count.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
     }
 
     /// The in-memory copy of `id`, as of some committed sequence: current
@@ -83,6 +93,7 @@ impl<A: Aggregate + Clone> Store<A> {
         id: &str,
     ) -> Result<EventStoreAggregateContext<A>, AggregateError<A::Error>> {
         let (mut aggregate, mut sequence) = self.cached(id).unwrap_or_default();
+        self.reads.fetch_add(1, Ordering::Relaxed);
         let newer = self.repo.get_last_events::<A>(id, sequence).await?;
         let caught_up = !newer.is_empty();
         for serialized in newer {
@@ -106,7 +117,11 @@ impl<A: Aggregate + Clone> Store<A> {
         &self.pool
     }
 
-    /// Loads several aggregates with one query on `db`, in the order of `ids`.
+    /// Loads several aggregates with one query on `db`, in the order of
+    /// `ids`: each in-memory copy is caught up from the events after its
+    /// sequence, and an aggregate not in memory is read whole, in the same
+    /// statement. Like [`Store::load_aggregate`], the result is as of the
+    /// store, whoever appended.
     pub async fn load_many(
         &self,
         db: impl PgExecutor<'_>,
@@ -117,6 +132,7 @@ impl<A: Aggregate + Clone> Store<A> {
             .map(|id| self.cached(id).unwrap_or_default())
             .collect();
         let after: Vec<i64> = loaded.iter().map(|(_, seq)| *seq as i64).collect();
+        self.reads.fetch_add(1, Ordering::Relaxed);
         let rows: Vec<EventRow> = sqlx::query_as(
             // LATERAL: one index lookup per aggregate, whatever the generic
             // plan would guess of the arrays' length (a join may scan every
@@ -314,15 +330,11 @@ impl Stores {
         let chapters = Arc::new(store(&pool));
         let facts = Arc::new(ComicFacts(comics.clone()));
         let ratings = Arc::new(store(&pool));
-        let round_facts = facts.clone();
-        let rating_commits = GroupCommit::start(ratings.clone(), move || {
-            Arc::new(RoundFacts::new(round_facts.clone())) as <Rating as Aggregate>::Services
-        });
+        let rating_commits =
+            GroupCommit::start(ratings.clone(), RoundComics::ratings(facts.clone()));
         let libraries = Arc::new(store(&pool));
-        let round_facts = facts.clone();
-        let library_commits = GroupCommit::start(libraries.clone(), move || {
-            Arc::new(RoundFacts::new(round_facts.clone())) as <Library as Aggregate>::Services
-        });
+        let library_commits =
+            GroupCommit::start(libraries.clone(), RoundComics::bookmarks(facts.clone()));
         Self {
             ratings,
             rating_commits,

@@ -21,10 +21,17 @@
 //! 3. Only what conflicts then (a true race with another process) is
 //!    executed alone ([`execute`]), which retries conflicts as any command
 //!    does.
+//!
+//! The services a round decides with are made once per round, before its
+//! first pass, from the round's commands ([`RoundServices`]): what the
+//! commands will ask (is the comic live?) is read for all of them in one
+//! statement, and every pass of the round is answered from that.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::EventStoreAggregateContext;
 use cqrs_es::{Aggregate, AggregateError};
@@ -53,34 +60,51 @@ struct Job<A: Aggregate> {
     reply: Reply<A>,
 }
 
+/// Makes the services one round decides with, once per round and before
+/// its first pass, so they may remember answers within the round.
+#[async_trait]
+pub trait RoundServices<A: Aggregate>: Send + Sync + 'static {
+    /// The services for a round of `commands`; they may read beforehand,
+    /// on the round's connection `held`, what the commands will ask.
+    async fn for_round(&self, held: &mut Held, commands: &[&A::Command]) -> A::Services;
+}
+
 /// The front of one aggregate type's group committer.
 pub struct GroupCommit<A: Aggregate> {
     shards: Vec<mpsc::Sender<Job<A>>>,
+    rounds: Arc<AtomicU64>,
 }
 
 impl<A> GroupCommit<A>
 where
     A: Aggregate + Clone + 'static,
-    A::Command: Clone + Send + 'static,
+    A::Command: Clone + Send + Sync + 'static,
     A::Error: Send,
     A::Services: Send + Sync + 'static,
 {
-    /// Starts the committer; `services` gives the services a round decides
-    /// with (one value per round, so it may remember answers within it).
-    pub fn start(
-        store: Arc<Store<A>>,
-        services: impl Fn() -> A::Services + Send + Sync + 'static,
-    ) -> Self {
+    /// Starts the committer; `services` makes the services each round
+    /// decides with.
+    pub fn start(store: Arc<Store<A>>, services: impl RoundServices<A>) -> Self {
         let services = Arc::new(services);
+        let rounds = Arc::new(AtomicU64::new(0));
         let shards = (0..SHARDS)
             .map(|_| {
                 let (queue, jobs) = mpsc::channel(QUEUE / SHARDS);
-                let services = services.clone();
-                tokio::spawn(run(store.clone(), move || services(), jobs));
+                let committer = Committer {
+                    store: store.clone(),
+                    services: services.clone(),
+                    rounds: rounds.clone(),
+                };
+                tokio::spawn(committer.run(jobs));
                 queue
             })
             .collect();
-        Self { shards }
+        Self { shards, rounds }
+    }
+
+    /// How many rounds the committer has gone through so far.
+    pub fn rounds(&self) -> u64 {
+        self.rounds.load(Ordering::Relaxed)
     }
 
     /// Decides `command` against aggregate `id` and appends its events.
@@ -130,44 +154,60 @@ fn each<E: std::error::Error>(e: &AggregateError<E>) -> Refused<E> {
     })
 }
 
-async fn run<A>(
+/// One shard of a group committer: takes rounds of jobs off its queue.
+struct Committer<A: Aggregate, S> {
     store: Arc<Store<A>>,
-    services: impl Fn() -> A::Services + Send + Sync + 'static,
-    mut jobs: mpsc::Receiver<Job<A>>,
-) where
+    services: Arc<S>,
+    rounds: Arc<AtomicU64>,
+}
+
+impl<A, S> Committer<A, S>
+where
     A: Aggregate + Clone + 'static,
-    A::Command: Clone + Send + 'static,
+    A::Command: Clone + Send + Sync + 'static,
     A::Error: Send,
+    S: RoundServices<A>,
 {
-    let mut waiting: VecDeque<Job<A>> = VecDeque::new();
-    let mut db = Held::new(store.pool().clone());
-    loop {
-        if waiting.is_empty() {
-            match jobs.recv().await {
-                Some(job) => waiting.push_back(job),
-                None => return,
+    async fn run(self, mut jobs: mpsc::Receiver<Job<A>>) {
+        let mut waiting: VecDeque<Job<A>> = VecDeque::new();
+        let mut db = Held::new(self.store.pool().clone());
+        loop {
+            if waiting.is_empty() {
+                match jobs.recv().await {
+                    Some(job) => waiting.push_back(job),
+                    None => return,
+                }
             }
-        }
-        while waiting.len() < ROUND {
-            match jobs.try_recv() {
-                Ok(job) => waiting.push_back(job),
-                Err(_) => break,
+            while waiting.len() < ROUND {
+                match jobs.try_recv() {
+                    Ok(job) => waiting.push_back(job),
+                    Err(_) => break,
+                }
             }
+            let round = next_round(&mut waiting);
+            let commands: Vec<&A::Command> = round.iter().map(|j| &j.command).collect();
+            let services = self.services.for_round(&mut db, &commands).await;
+            self.rounds.fetch_add(1, Ordering::Relaxed);
+            commit_round(&self.store, &services, &mut db, round).await;
         }
-        // One command per aggregate; later ones keep their order for the next round.
-        let mut round = Vec::with_capacity(waiting.len().min(ROUND));
-        let mut ids = HashSet::new();
-        let mut rest = VecDeque::new();
-        while let Some(job) = waiting.pop_front() {
-            if round.len() < ROUND && ids.insert(job.id.clone()) {
-                round.push(job);
-            } else {
-                rest.push_back(job);
-            }
-        }
-        waiting = rest;
-        commit_round(&store, &services(), &mut db, round).await;
     }
+}
+
+/// Takes the next round off `waiting`: one command per aggregate; later
+/// ones keep their order for the next round.
+fn next_round<A: Aggregate>(waiting: &mut VecDeque<Job<A>>) -> Vec<Job<A>> {
+    let mut round = Vec::with_capacity(waiting.len().min(ROUND));
+    let mut ids = HashSet::new();
+    let mut rest = VecDeque::new();
+    while let Some(job) = waiting.pop_front() {
+        if round.len() < ROUND && ids.insert(job.id.clone()) {
+            round.push(job);
+        } else {
+            rest.push_back(job);
+        }
+    }
+    *waiting = rest;
+    round
 }
 
 async fn commit_round<A>(

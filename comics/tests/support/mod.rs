@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod pipeline;
+pub mod writer;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
