@@ -28,9 +28,15 @@ impl TestApp {
 
     /// [`Self::spawn`] with settings changed by `tune` first.
     pub async fn spawn_with(tune: impl FnOnce(&mut comics_common::Settings)) -> Self {
+        Self::spawn_as(Roles::ALL, tune).await
+    }
+
+    /// [`Self::spawn_with`] running only `roles` (start the others with
+    /// `env.start`).
+    pub async fn spawn_as(roles: Roles, tune: impl FnOnce(&mut comics_common::Settings)) -> Self {
         let mut env = TestEnv::new().await;
         tune(&mut env.settings);
-        let (port, shutdown, handle) = env.start(Roles::ALL).await;
+        let (port, shutdown, handle) = env.start(roles).await;
         let jwt = env.jwt();
         Self {
             base: format!("http://127.0.0.1:{port}"),
