@@ -162,23 +162,28 @@ const COUNT: &str = "SELECT (SELECT count(*) FROM popularity.windows w \
 /// rolling totals in index order. With it, a comic not corrected keeps its
 /// total, and at most one ranked place per corrected comic can change
 /// hands, so the page is among the first `$3 + $4 + |delta|` totals in
-/// index order and the corrected comics.
+/// index order and the corrected comics. The corrected comics' cards and
+/// totals are looked up one by one (`OFFSET 0` keeps the planner from
+/// turning that into a scan of every card or total).
 const PAGE: &str = ", \
-     head AS (SELECT w.comic_id, w.views FROM popularity.windows w \
-              JOIN popularity.comics c ON c.id = w.comic_id \
+     head AS (SELECT w.comic_id, w.views, c.title, c.cover_url, c.status, c.type \
+              FROM popularity.windows w JOIN popularity.comics c ON c.id = w.comic_id \
               WHERE w.win = $1 AND w.views > 0 \
               ORDER BY w.views DESC, w.comic_id ASC \
               LIMIT $3 + $4 + (SELECT count(*) FROM delta)), \
-     ranked AS (SELECT h.comic_id, h.views + coalesce(d.views, 0) AS views \
+     ranked AS (SELECT h.comic_id, h.views + coalesce(d.views, 0) AS views, \
+                       h.title, h.cover_url, h.status, h.type \
                 FROM head h LEFT JOIN delta d ON d.comic_id = h.comic_id \
                 UNION ALL \
-                SELECT d.comic_id, coalesce(w.views, 0) + d.views FROM delta d \
-                LEFT JOIN popularity.windows w ON w.comic_id = d.comic_id AND w.win = $1 \
+                SELECT d.comic_id, c.views + d.views, c.title, c.cover_url, c.status, c.type \
+                FROM delta d CROSS JOIN LATERAL \
+                  (SELECT c.title, c.cover_url, c.status, c.type, \
+                          coalesce((SELECT w.views FROM popularity.windows w \
+                                    WHERE w.comic_id = d.comic_id AND w.win = $1), 0) AS views \
+                   FROM popularity.comics c WHERE c.id = d.comic_id OFFSET 0) c \
                 WHERE NOT EXISTS (SELECT 1 FROM head h WHERE h.comic_id = d.comic_id)) \
-     SELECT r.comic_id, r.views, c.title, c.cover_url, c.status, c.type \
-     FROM ranked r JOIN popularity.comics c ON c.id = r.comic_id \
-     WHERE r.views > 0 \
-     ORDER BY r.views DESC, r.comic_id ASC LIMIT $3 OFFSET $4";
+     SELECT comic_id, views, title, cover_url, status, type FROM ranked WHERE views > 0 \
+     ORDER BY views DESC, comic_id ASC LIMIT $3 OFFSET $4";
 
 /// The all-time ranking, from `popularity.totals`.
 async fn all_time(pool: &PgPool, paging: Paging) -> Result<(Vec<PopularRow>, i64), sqlx::Error> {
