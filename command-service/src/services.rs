@@ -14,7 +14,7 @@ use comics_domain::{
 use cqrs_es::Aggregate;
 use uuid::Uuid;
 
-use crate::bus::{database_error, load, Store};
+use crate::bus::{load, Store};
 use crate::group::RoundServices;
 
 /// Answers the Comic aggregate's questions about chapters.
@@ -62,10 +62,7 @@ impl ComicFacts {
     ) -> Result<HashMap<Uuid, bool>, String> {
         let ids: Vec<String> = comic_ids.iter().map(Uuid::to_string).collect();
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let db = held
-            .get()
-            .await
-            .map_err(|e| database_error::<<Comic as Aggregate>::Error>(e).to_string())?;
+        let db = held.get().await.map_err(|e| e.to_string())?;
         let comics = self
             .0
             .load_many(db, &ids)
