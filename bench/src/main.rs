@@ -12,9 +12,12 @@ mod ceiling;
 mod client;
 mod lag;
 mod seed;
+mod seed_views;
 mod stats;
 mod streams;
 mod tokens;
+mod writes;
+mod zipf;
 
 use clap::{Parser, Subcommand};
 
@@ -41,6 +44,10 @@ enum Command {
     DropStreams(streams::Args),
     /// Writes reader tokens to a file, one per line (for wrk).
     Tokens(tokens::Args),
+    /// A paced background load of ratings and views over many comics.
+    Writes(writes::Args),
+    /// Appends synthetic view history (ViewsRecorded events) to the event store.
+    SeedViews(seed_views::Args),
 }
 
 #[tokio::main]
@@ -51,5 +58,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Lag(args) => lag::run(args).await,
         Command::DropStreams(args) => streams::run(args).await,
         Command::Tokens(args) => tokens::run(args).await,
+        Command::Writes(args) => writes::run(args).await,
+        Command::SeedViews(args) => seed_views::run(args).await,
     }
 }
