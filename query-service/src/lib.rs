@@ -22,6 +22,7 @@ mod genres;
 mod listing;
 mod popularity;
 mod ratings;
+pub mod search;
 mod state;
 
 use axum::extract::Request;

@@ -4,10 +4,12 @@
 mod chapter;
 mod comic;
 mod rating;
+mod search;
 
 pub use chapter::{ChapterNumber, ChapterTitle, Language, Volume};
 pub use comic::{ComicStatus, ComicTitle, ComicType, Description, Genre, Genres, NameList};
 pub use rating::Score;
+pub use search::{normalize, query_grams, SearchText, TITLE_SEPARATOR};
 
 use serde::Serialize;
 

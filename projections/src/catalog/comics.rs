@@ -1,8 +1,10 @@
 //! Comic events → `comics` rows and `genres` counts.
 
 use comics_domain::comic::{ComicChanges, ComicDetails};
+use comics_domain::values::SearchText;
 use comics_domain::ComicEvent;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use super::Stamp;
 
@@ -29,22 +31,25 @@ fn strings<T: AsRef<str>>(items: impl IntoIterator<Item = T>) -> Vec<String> {
 
 async fn create(db: &mut PgConnection, s: &str, at: &Stamp, d: ComicDetails) -> anyhow::Result<()> {
     let genres = strings(d.genres.as_slice().iter().map(|g| g.as_str()));
+    let alt_titles = strings(d.alt_titles.as_slice());
+    let search = search_of(d.title.as_str(), &alt_titles);
     let inserted = sqlx::query(&format!(
         "INSERT INTO {s}.comics (id, title, alt_titles, description, authors, artists, status, type, genres, \
-                                 search_text, created_at, updated_at, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                 lower($2 || E'\\n' || array_to_string($3, E'\\n')), $10, $10, $11) \
+                                 search_text, search_grams, created_at, updated_at, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) \
          ON CONFLICT (id) DO NOTHING"
     ))
     .bind(at.id)
     .bind(d.title.as_str())
-    .bind(strings(d.alt_titles.as_slice()))
+    .bind(&alt_titles)
     .bind(d.description.as_str())
     .bind(strings(d.authors.as_slice()))
     .bind(strings(d.artists.as_slice()))
     .bind(d.status.as_str())
     .bind(d.comic_type.as_str())
     .bind(&genres)
+    .bind(&search.text)
+    .bind(&search.grams)
     .bind(at.at)
     .bind(at.version)
     .execute(&mut *db)
@@ -71,6 +76,7 @@ async fn update(db: &mut PgConnection, s: &str, at: &Stamp, c: ComicChanges) -> 
             count_genres(db, s, new, 1).await?;
         }
     }
+    let search = new_search(db, s, at.id, &c).await?;
     sqlx::query(&format!(
         "UPDATE {s}.comics SET \
             title = COALESCE($2, title), \
@@ -81,7 +87,8 @@ async fn update(db: &mut PgConnection, s: &str, at: &Stamp, c: ComicChanges) -> 
             status = COALESCE($7, status), \
             type = COALESCE($8, type), \
             genres = COALESCE($9, genres), \
-            search_text = lower(COALESCE($2, title) || E'\\n' || array_to_string(COALESCE($3, alt_titles), E'\\n')), \
+            search_text = COALESCE($12, search_text), \
+            search_grams = COALESCE($13, search_grams), \
             updated_at = $10, version = $11 \
          WHERE id = $1"
     ))
@@ -96,9 +103,45 @@ async fn update(db: &mut PgConnection, s: &str, at: &Stamp, c: ComicChanges) -> 
     .bind(new_genres)
     .bind(at.at)
     .bind(at.version)
+    .bind(search.as_ref().map(|s| &s.text))
+    .bind(search.as_ref().map(|s| &s.grams))
     .execute(&mut *db)
     .await?;
     Ok(())
+}
+
+/// The new search columns when the title or the alternative titles change
+/// (the unchanged one read from the row); `None` when neither does.
+async fn new_search(
+    db: &mut PgConnection,
+    s: &str,
+    id: Uuid,
+    c: &ComicChanges,
+) -> anyhow::Result<Option<SearchText>> {
+    if c.title.is_none() && c.alt_titles.is_none() {
+        return Ok(None);
+    }
+    let old: Option<(String, Vec<String>)> = sqlx::query_as(&format!(
+        "SELECT title, alt_titles FROM {s}.comics WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *db)
+    .await?;
+    let Some((title, alt_titles)) = old else {
+        return Ok(None);
+    };
+    let title = c.title.as_ref().map_or(title.as_str(), |t| t.as_str());
+    let alt_titles = c
+        .alt_titles
+        .as_ref()
+        .map_or(alt_titles, |n| strings(n.as_slice()));
+    Ok(Some(search_of(title, &alt_titles)))
+}
+
+/// The search columns of a comic with this title and these alternative
+/// titles, as the query side matches them (see [`SearchText`]).
+fn search_of(title: &str, alt_titles: &[String]) -> SearchText {
+    SearchText::of(std::iter::once(title).chain(alt_titles.iter().map(String::as_str)))
 }
 
 async fn delete(db: &mut PgConnection, s: &str, at: &Stamp) -> anyhow::Result<()> {

@@ -28,6 +28,19 @@ CREATE INDEX IF NOT EXISTS comics_updated ON {schema}.comics (updated_at, id);
 CREATE INDEX IF NOT EXISTS comics_title ON {schema}.comics (lower(title), id);
 CREATE INDEX IF NOT EXISTS comics_genres ON {schema}.comics USING gin (genres);
 
+-- Search (`q`): `search_text` holds the title and the alternative titles
+-- normalised (comics_domain::values::normalize: NFKD, lower case, accents
+-- dropped, NFC, whitespace collapsed) and joined by a newline; `search_grams`
+-- their distinct characters and character bigrams, indexed. (Added after the
+-- first release: a store made before is filled by
+-- `comics projections rebuild catalog`; until then its comics are not found.)
+ALTER TABLE {schema}.comics ADD COLUMN IF NOT EXISTS search_grams text[] NOT NULL DEFAULT '{}';
+-- New entries wait in the index's pending list, which every search reads
+-- whole: kept small (256 kB) so that churn (any non-HOT update of a row
+-- re-enters its grams) is merged in small batches.
+CREATE INDEX IF NOT EXISTS comics_search_grams ON {schema}.comics USING gin (search_grams)
+    WITH (gin_pending_list_limit = 256);
+
 CREATE TABLE IF NOT EXISTS {schema}.chapters
 (
     id           uuid        PRIMARY KEY,

@@ -13,6 +13,8 @@ mod helpers;
 mod popularity;
 mod rankings;
 mod ratings;
+mod search;
+mod search_plan;
 mod seeds;
 mod stats;
 mod windows;

@@ -2,7 +2,7 @@
 //! write them.
 
 use chrono::{DateTime, Utc};
-use comics_domain::values::ChapterNumber;
+use comics_domain::values::{ChapterNumber, SearchText};
 use comics_projections::popularity::windows;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -69,17 +69,14 @@ impl ChapterSeed {
 
 impl TestApp {
     pub async fn insert_comic(&self, seed: ComicSeed) -> Uuid {
-        let search_text = std::iter::once(&seed.title)
-            .chain(&seed.alt_titles)
-            .map(|t| t.to_lowercase())
-            .collect::<Vec<_>>()
-            .join("\n");
+        // The search columns as the catalog projector computes them.
+        let search = SearchText::of(std::iter::once(&seed.title).chain(&seed.alt_titles));
         sqlx::query(
             "INSERT INTO catalog.comics (id, title, alt_titles, description, authors, artists, \
-               status, type, genres, search_text, chapter_count, latest_chapter, created_at, \
-               updated_at, version) \
+               status, type, genres, search_text, search_grams, chapter_count, latest_chapter, \
+               created_at, updated_at, version) \
              VALUES ($1, $2, $3, 'About it', ARRAY['Chugong'], ARRAY['DUBU'], $4, $5, $6, $7, \
-               2, $8, $9, $10, 3)",
+               $11, 2, $8, $9, $10, 3)",
         )
         .bind(seed.id)
         .bind(&seed.title)
@@ -87,10 +84,11 @@ impl TestApp {
         .bind(seed.status)
         .bind(seed.kind)
         .bind(&seed.genres)
-        .bind(search_text)
+        .bind(search.text)
         .bind(&seed.latest_chapter)
         .bind(seed.created_at)
         .bind(seed.updated_at)
+        .bind(search.grams)
         .execute(&self.pool)
         .await
         .expect("insert a comic");
