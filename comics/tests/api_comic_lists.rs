@@ -220,3 +220,6 @@ async fn genres_are_listed_by_name_with_their_comic_counts() {
     assert_eq!(genres["items"], expected);
     app.stop().await;
 }
+
+#[path = "comic_lists/reference.rs"]
+mod reference;

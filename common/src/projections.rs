@@ -14,11 +14,12 @@ pub struct ProjectionInfo {
     pub aggregate_types: &'static [&'static str],
 }
 
-/// Comics, chapters and genres.
+/// Comics (each document whole: with its votes, views and bookmarks),
+/// chapters and genres.
 pub const CATALOG: ProjectionInfo = ProjectionInfo {
     name: "catalog",
     schema: "catalog",
-    aggregate_types: &["Comic", "Chapter"],
+    aggregate_types: &["Comic", "Chapter", "Rating", "Library", "Popularity"],
 };
 
 /// Rating statistics, each user's ratings, and the comic cards that

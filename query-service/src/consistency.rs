@@ -37,6 +37,19 @@ impl ProjectionStore {
     pub fn new(info: ProjectionInfo, pool: PgPool) -> Self {
         Self { info, pool }
     }
+
+    /// The same store, as seen by reads that show only what `aggregate_types`
+    /// record: a token waits only for those (the chapters and genres of the
+    /// catalog wait for no rating, bookmark or view).
+    pub fn showing(&self, aggregate_types: &'static [&'static str]) -> Self {
+        Self {
+            info: ProjectionInfo {
+                aggregate_types,
+                ..self.info
+            },
+            pool: self.pool.clone(),
+        }
+    }
 }
 
 /// The aggregate type whose events record views.

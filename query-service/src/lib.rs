@@ -32,6 +32,7 @@ use axum::Router;
 use cache::CachePolicy;
 use comics_common::auth::User;
 use comics_common::projections::{ProjectionInfo, ALL, BOOKMARKS, CATALOG, POPULARITY, RATINGS};
+use comics_domain::aggregate_types::{CHAPTER, COMIC};
 
 pub use consistency::{ConsistencyGate, ProjectionStore, ViewsSource};
 pub use state::QueryState;
@@ -48,6 +49,8 @@ pub use state::QueryState;
 /// Fallbacks for unknown paths are left to whoever composes routers.
 pub fn router(state: QueryState) -> Router {
     let catalog_store = ProjectionStore::new(CATALOG, state.catalog.clone());
+    // Chapters and genres show nothing of ratings, bookmarks or views.
+    let chapters_store = catalog_store.showing(&[COMIC, CHAPTER]);
     let ratings_store = ProjectionStore::new(RATINGS, state.ratings.clone());
     let bookmarks_store = ProjectionStore::new(BOOKMARKS, state.bookmarks.clone());
     let popularity_store = ProjectionStore::new(POPULARITY, state.popularity.clone());
@@ -90,12 +93,12 @@ pub fn router(state: QueryState) -> Router {
             true,
         ))
         .merge(cached(
-            gated(chapters::routes(), &[&catalog_store]),
+            gated(chapters::routes(), &[&chapters_store]),
             &[CATALOG],
             false,
         ))
         .merge(cached(
-            gated(genres::routes(), &[&catalog_store]),
+            gated(genres::routes(), &[&chapters_store]),
             &[CATALOG],
             false,
         ))

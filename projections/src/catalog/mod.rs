@@ -1,15 +1,20 @@
 //! The catalog projection: comics, chapters and genre counts, as the comic,
 //! chapter and genre reads need them (chapter counts, latest chapter, search
-//! text). Every value comes from the events, never from the clock, so a
-//! rebuild reproduces the live result exactly.
+//! text), with what each comic document shows from the other aggregates
+//! (votes, views, bookmarks: [`engagement`]) so that a document or a list
+//! card is one read, and the counts behind list totals ([`counts`]). Every
+//! value comes from the events, never from the clock, so a rebuild
+//! reproduces the live result exactly.
 
 mod chapters;
 mod comics;
+mod counts;
+mod engagement;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use comics_common::projections::{Changes, ProjectionInfo, CATALOG};
-use comics_domain::aggregate_types::CHAPTER;
+use comics_domain::aggregate_types::{CHAPTER, RATING};
 use comics_domain::{ChapterEvent, ComicEvent};
 use comics_nats::EventRecord;
 use sqlx::PgConnection;
@@ -45,14 +50,48 @@ impl super::Projector for CatalogProjector {
         match event.aggregate_type.as_str() {
             "Comic" => {
                 let e: ComicEvent = serde_json::from_value(event.tagged_payload())?;
-                comics::apply(db, schema, &at, e).await
+                let before = counts::kind_of(db, schema, id).await?;
+                if matches!(e, ComicEvent::ComicDeleted {}) {
+                    engagement::forget(db, schema, id).await?;
+                }
+                comics::apply(db, schema, &at, e).await?;
+                let after = counts::kind_of(db, schema, id).await?;
+                counts::moved(db, schema, before, after).await
             }
             "Chapter" => {
                 let e: ChapterEvent = serde_json::from_value(event.tagged_payload())?;
                 chapters::apply(db, schema, &at, e).await
             }
+            kind if engagement::folds(kind) => {
+                let mut run = engagement::Run::default();
+                run.add(event)?;
+                run.flush(db, schema).await
+            }
             _ => Ok(()),
         }
+    }
+
+    /// Runs of Rating, Library and Popularity events are folded into one
+    /// statement ([`engagement`]); Comic and Chapter events apply one by one
+    /// between runs, so a deletion falls exactly where it happened.
+    async fn apply_all(
+        &self,
+        db: &mut PgConnection,
+        schema: &str,
+        events: &[&EventRecord],
+    ) -> anyhow::Result<()> {
+        let mut run = engagement::Run::default();
+        for event in events {
+            if engagement::folds(&event.aggregate_type) {
+                run.add(event)?;
+                continue;
+            }
+            run.flush(db, schema).await?;
+            self.apply(db, schema, event)
+                .await
+                .with_context(|| format!("catalog cannot apply {}", event.message_id()))?;
+        }
+        run.flush(db, schema).await
     }
 
     /// A chapter's change shows on its comic (chapter count, latest chapter,
@@ -65,6 +104,7 @@ impl super::Projector for CatalogProjector {
         events: &[&EventRecord],
     ) -> anyhow::Result<Changes> {
         let mut changes = crate::changes::named_by(events);
+        changes.shared = events.iter().any(|e| e.aggregate_type == RATING);
         let unnamed: Vec<Uuid> = events
             .iter()
             .filter(|e| e.aggregate_type == CHAPTER && crate::changes::comic_named_by(e).is_none())

@@ -66,3 +66,35 @@ CREATE TABLE IF NOT EXISTS {schema}.genres
     genre  text PRIMARY KEY,
     comics int  NOT NULL
 );
+
+-- What a comic document shows from the other aggregates, kept on its row so
+-- that a document (or a list card) is one read: votes and their sum (the
+-- average; with `rating_totals`, the Bayesian average), all-time views and
+-- bookmarks. (Added after the first release: a store made before is filled
+-- by `comics projections rebuild catalog`.)
+ALTER TABLE {schema}.comics
+    ADD COLUMN IF NOT EXISTS votes     int    NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS score_sum bigint NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS views     bigint NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS bookmarks int    NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS comics_views ON {schema}.comics (views, id);
+CREATE INDEX IF NOT EXISTS comics_status ON {schema}.comics (status, created_at, id);
+CREATE INDEX IF NOT EXISTS comics_type ON {schema}.comics (type, created_at, id);
+
+-- The votes of every live comic: the global terms of the Bayesian average.
+CREATE TABLE IF NOT EXISTS {schema}.rating_totals
+(
+    id           int    PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    votes        bigint NOT NULL DEFAULT 0,
+    score_sum    bigint NOT NULL DEFAULT 0,
+    rated_comics bigint NOT NULL DEFAULT 0
+);
+INSERT INTO {schema}.rating_totals (id) VALUES (1) ON CONFLICT DO NOTHING;
+
+-- How many live comics there are in all (`all`), per status (`status:<s>`)
+-- and per type (`type:<t>`): exact list totals without counting rows.
+CREATE TABLE IF NOT EXISTS {schema}.counts
+(
+    key    text   PRIMARY KEY,
+    comics bigint NOT NULL
+);

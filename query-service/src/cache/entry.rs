@@ -27,6 +27,14 @@ pub struct Rerate {
     pub average: f64,
 }
 
+/// What a handler answers about one comic: the cache's [`Scope`], what to
+/// re-rate the kept answer with (nothing without votes), and the body.
+pub type ComicAnswer<T> = (
+    axum::Extension<Scope>,
+    Option<axum::Extension<Rerate>>,
+    axum::Json<T>,
+);
+
 /// The global terms of the Bayesian average: `m` (all votes ÷ rated comics)
 /// and `a` (the mean of all votes), as `ratings::stats::RATED` computes them.
 #[derive(Debug, Clone, Copy, PartialEq)]

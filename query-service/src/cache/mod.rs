@@ -41,7 +41,7 @@ use comics_common::Problem;
 use sqlx::PgPool;
 
 use entry::{Body as Kept, Entry, Prior};
-pub use entry::{Rerate, Scope};
+pub use entry::{ComicAnswer, Rerate, Scope};
 pub use freshness::{Freshness, Verdict};
 
 const MAX_BODY: usize = 4 * 1024 * 1024;

@@ -1,14 +1,13 @@
-//! Comics: `GET /comics` (filtered, sorted, paged), `GET /comics/{id}` and
-//! `GET /comics/{id}/stats`, from the catalog projection, each comic with its
-//! `rating` from the ratings projection and its `popularity` from the
-//! popularity (views) and bookmarks (bookmark count) projections.
+//! Comics: `GET /comics` (filtered, sorted, paged by offset or cursor) and
+//! `GET /comics/{id}`, each comic read whole from the catalog projection
+//! (which keeps its votes, views and bookmarks), and `GET /comics/{id}/stats`,
+//! from the ratings, popularity and bookmarks projections.
 
 mod document;
+mod keyset;
 mod query;
 mod stats;
 mod store;
-
-use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::routing::get;
@@ -17,13 +16,13 @@ use comics_common::http::{PathParams, QueryParams};
 use comics_common::Problem;
 use uuid::Uuid;
 
-use crate::cache::{Rerate, Scope};
+use crate::cache::{ComicAnswer, Rerate, Scope};
 use crate::listing::Page;
-use crate::ratings::{stats as ratings, Rating};
+use crate::ratings::Rating;
 use crate::state::QueryState;
-use crate::{bookmarks, popularity};
-use document::{ComicDocument, Popularity};
-use query::{ComicQuery, ListParams, Sort};
+use document::ComicDocument;
+use query::{ComicQuery, ListParams};
+use serde::Serialize;
 
 /// `GET /comics` and `GET /comics/{id}`.
 pub fn routes() -> Router<QueryState> {
@@ -37,94 +36,38 @@ pub fn stats_routes() -> Router<QueryState> {
     Router::new().route("/comics/{id}/stats", get(stats::comic_stats))
 }
 
+/// `GET /comics`: a page, and `next`, the cursor to pass as `after` for the
+/// page that follows (null on the last page).
+#[derive(Debug, Serialize)]
+pub struct ComicList {
+    #[serde(flatten)]
+    page: Page<ComicDocument>,
+    next: Option<String>,
+}
+
 #[tracing::instrument(skip_all)]
 async fn list_comics(
     State(state): State<QueryState>,
     QueryParams(params): QueryParams<ListParams>,
-) -> Result<Json<Page<ComicDocument>>, Problem> {
+) -> Result<Json<ComicList>, Problem> {
     let query = ComicQuery::parse(params)?;
-    // A ranking read once gives both the order and the numbers shown.
-    let mut known = Extras::default();
-    let ranking: Vec<Uuid> = match query.sort {
-        Sort::Rating => {
-            let ranked = ratings::ranked(&state.ratings).await?;
-            let ids = ranked.iter().map(|(id, _)| *id).collect();
-            known.ratings = Some(ranked.into_iter().collect());
-            ids
-        }
-        Sort::Popularity => {
-            let ranked = popularity::store::ranked(&state.popularity).await?;
-            let ids = ranked.iter().map(|(id, _)| *id).collect();
-            known.views = Some(ranked.into_iter().collect());
-            ids
-        }
-        Sort::Title | Sort::CreatedAt | Sort::UpdatedAt => Vec::new(),
-    };
-    let (mut items, total) = store::list(&state.catalog, &query, &ranking).await?;
-    known.fill(&state, &mut items).await?;
-    Ok(Json(query.paging.page(items, total)))
+    let found = store::list(&state.catalog, &query).await?;
+    Ok(Json(ComicList {
+        page: query.paging.page(found.items, found.total),
+        next: found.next,
+    }))
 }
 
 #[tracing::instrument(skip_all, fields(comic_id = %id))]
 async fn get_comic(
     State(state): State<QueryState>,
     PathParams(id): PathParams<Uuid>,
-) -> Result<
-    (
-        Extension<Scope>,
-        Option<Extension<Rerate>>,
-        Json<ComicDocument>,
-    ),
-    Problem,
-> {
-    let mut comic = store::find(&state.catalog, id)
+) -> Result<ComicAnswer<ComicDocument>, Problem> {
+    let comic = store::find(&state.catalog, id)
         .await?
         .ok_or_else(|| not_found(id))?;
-    Extras::default()
-        .fill(&state, std::slice::from_mut(&mut comic))
-        .await?;
     let rerate = rerate(&comic.rating);
     Ok((Extension(Scope(id)), rerate, Json(comic)))
-}
-
-/// What comic documents get from the other projections, by comic id; what
-/// is already known (from the ranking a list was sorted by) is not read again.
-#[derive(Debug, Default)]
-struct Extras {
-    ratings: Option<HashMap<Uuid, Rating>>,
-    views: Option<HashMap<Uuid, i64>>,
-}
-
-impl Extras {
-    /// Sets each comic's `rating` and `popularity`, reading the stores
-    /// concurrently; comics missing from a store get zeros (no votes, no
-    /// views, no bookmarks).
-    async fn fill(self, state: &QueryState, comics: &mut [ComicDocument]) -> Result<(), Problem> {
-        let ids: Vec<Uuid> = comics.iter().map(|c| c.id).collect();
-        let (ratings, views, bookmarks) = tokio::try_join!(
-            async {
-                match self.ratings {
-                    Some(known) => Ok(known),
-                    None => ratings::for_comics(&state.ratings, &ids).await,
-                }
-            },
-            async {
-                match self.views {
-                    Some(known) => Ok(known),
-                    None => popularity::store::views_for(&state.popularity, &ids).await,
-                }
-            },
-            bookmarks::counts_for(&state.bookmarks, &ids),
-        )?;
-        for comic in comics {
-            comic.rating = ratings.get(&comic.id).copied().unwrap_or_default();
-            comic.popularity = Popularity {
-                views: views.get(&comic.id).copied().unwrap_or(0),
-                bookmarks: bookmarks.get(&comic.id).copied().unwrap_or(0),
-            };
-        }
-        Ok(())
-    }
 }
 
 /// For the read cache: how to re-rate a comic's kept answer when the

@@ -5,6 +5,7 @@ use comics_common::Problem;
 use comics_domain::values::{ComicStatus, ComicType, Genre};
 use serde::Deserialize;
 
+use super::keyset::Cursor;
 use crate::listing::{bad_param, bad_value, given, Order, Paging};
 
 /// At most as many genres as a comic may carry.
@@ -22,13 +23,14 @@ pub struct ListParams {
     kind: Option<String>,
     sort: Option<String>,
     order: Option<String>,
+    after: Option<String>,
 }
 
 /// Which comics to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ComicFilter {
-    /// `q` as a `LIKE` pattern body (wildcards escaped), not yet lower-cased.
-    pub search: Option<String>,
+    /// `q`, normalised (none when blank).
+    pub search: Option<crate::search::Search>,
     /// Every one of these genres must be on the comic.
     pub genres: Vec<String>,
     pub status: Option<ComicStatus>,
@@ -62,18 +64,6 @@ impl Sort {
         }
     }
 
-    /// The key expression of a catalog column sort, before the `id`
-    /// tie-break; `None` for `rating` and `popularity`, whose orders come
-    /// from the ratings and popularity projections.
-    pub fn sql(self) -> Option<&'static str> {
-        match self {
-            Sort::Title => Some("lower(title)"),
-            Sort::CreatedAt => Some("created_at"),
-            Sort::UpdatedAt => Some("updated_at"),
-            Sort::Rating | Sort::Popularity => None,
-        }
-    }
-
     fn default_order(self) -> Order {
         match self {
             Sort::Title => Order::Asc,
@@ -89,14 +79,25 @@ pub struct ComicQuery {
     pub sort: Sort,
     pub order: Order,
     pub paging: Paging,
+    /// Resume just past this place (`after=`, the `next` of a page).
+    pub after: Option<Cursor>,
 }
 
 impl ComicQuery {
     pub fn parse(params: ListParams) -> Result<Self, Problem> {
         let sort = Sort::parse(given(&params.sort))?;
+        let order = Order::parse(given(&params.order), sort.default_order())?;
+        let paging = Paging::parse(given(&params.limit), given(&params.offset))?;
+        let search = given(&params.q).and_then(crate::search::Search::parse);
+        let after = given(&params.after)
+            .map(|raw| Cursor::decode(raw, search.as_ref(), sort, order))
+            .transpose()?;
+        if after.is_some() && paging.offset > 0 {
+            return Err(bad_param("offset", "cannot be given with `after`"));
+        }
         Ok(Self {
             filter: ComicFilter {
-                search: given(&params.q).and_then(like_pattern),
+                search,
                 genres: parse_genres(given(&params.genre))?,
                 status: given(&params.status)
                     .map(ComicStatus::parse)
@@ -108,26 +109,11 @@ impl ComicQuery {
                     .map_err(bad_value)?,
             },
             sort,
-            order: Order::parse(given(&params.order), sort.default_order())?,
-            paging: Paging::parse(given(&params.limit), given(&params.offset))?,
+            order,
+            paging,
+            after,
         })
     }
-}
-
-/// `q` trimmed, with `LIKE`'s `\`, `%` and `_` escaped; nothing if blank.
-fn like_pattern(q: &str) -> Option<String> {
-    let q = q.trim();
-    if q.is_empty() {
-        return None;
-    }
-    let mut pattern = String::with_capacity(q.len() + 4);
-    for c in q.chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    Some(pattern)
 }
 
 /// `genre=a,b`: lower-cased slugs, duplicates removed.
@@ -195,12 +181,6 @@ mod tests {
         assert_eq!(q.order, Order::Asc);
         let p = parse(&[("sort", "views")]).unwrap_err();
         assert_eq!(p.errors[0].field, "sort");
-    }
-
-    #[test]
-    fn like_wildcards_in_q_are_taken_literally() {
-        assert_eq!(like_pattern(r" 100%_a\b "), Some(r"100\%\_a\\b".into()));
-        assert_eq!(like_pattern("   "), None);
     }
 
     #[test]

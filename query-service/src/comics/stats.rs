@@ -10,7 +10,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{not_found, rerate, store};
-use crate::cache::{Rerate, Scope};
+use crate::cache::{ComicAnswer, Scope};
 use crate::popularity::store::{views_of, Views};
 use crate::ratings::stats::{detailed, DetailedRating};
 use crate::state::QueryState;
@@ -27,14 +27,7 @@ pub struct ComicStats {
 pub async fn comic_stats(
     State(state): State<QueryState>,
     PathParams(id): PathParams<Uuid>,
-) -> Result<
-    (
-        Extension<Scope>,
-        Option<Extension<Rerate>>,
-        Json<ComicStats>,
-    ),
-    Problem,
-> {
+) -> Result<ComicAnswer<ComicStats>, Problem> {
     let now = state.now();
     let ids = [id];
     let (exists, rating, views, bookmarks) = tokio::try_join!(

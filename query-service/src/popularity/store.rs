@@ -12,8 +12,6 @@
 //! two of the wall clock's `F`, so the correction reads a bounded number of
 //! rows; every statement reads totals, mark and minutes in one snapshot.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -21,33 +19,6 @@ use uuid::Uuid;
 
 use super::Window;
 use crate::listing::Paging;
-
-/// The all-time views of those of `ids` that have any.
-#[tracing::instrument(skip_all, fields(comics = ids.len()))]
-pub async fn views_for(pool: &PgPool, ids: &[Uuid]) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
-        "SELECT comic_id, views FROM popularity.totals WHERE comic_id = ANY($1) AND views > 0",
-    )
-    .bind(ids)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().collect())
-}
-
-/// Every comic with views and its all-time views, most viewed first, then by
-/// id (the order of `sort=popularity`).
-#[tracing::instrument(skip_all)]
-pub async fn ranked(pool: &PgPool) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT comic_id, views FROM popularity.totals WHERE views > 0 \
-         ORDER BY views DESC, comic_id ASC",
-    )
-    .fetch_all(pool)
-    .await
-}
 
 /// A comic's views, all time and per window (`GET /comics/{id}/stats`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]

@@ -72,15 +72,6 @@ pub async fn for_comics(pool: &PgPool, ids: &[Uuid]) -> Result<HashMap<Uuid, Rat
     Ok(rows.iter().map(|r| (r.comic_id, r.rating())).collect())
 }
 
-/// Every comic with votes and its rating, best first (see [`BEST_FIRST`]).
-#[tracing::instrument(skip_all)]
-pub async fn ranked(pool: &PgPool) -> Result<Vec<(Uuid, Rating)>, sqlx::Error> {
-    let rows = sqlx::query_as::<_, RatedRow>(&format!("{RATED} ORDER BY {BEST_FIRST}"))
-        .fetch_all(pool)
-        .await?;
-    Ok(rows.iter().map(|r| (r.comic_id, r.rating())).collect())
-}
-
 /// A comic's rating with how many votes each score got
 /// (`GET /comics/{id}/stats`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]

@@ -6,7 +6,7 @@ use comics_common::consistency::ConsistencyToken;
 use uuid::Uuid;
 
 use crate::helpers::{at, json, set_applied, TestApp};
-use crate::seeds::{rate, view, CardSeed, ComicSeed};
+use crate::seeds::{rate, rate_in_catalog, view, view_in_catalog, CardSeed, ComicSeed};
 
 /// The projections a comic document (and a comic's stats) show.
 const COMIC_STORES: [&str; 4] = ["catalog", "ratings", "popularity", "bookmarks"];
@@ -149,12 +149,15 @@ async fn a_comic_read_waits_until_the_ratings_projection_applies_a_rating() {
     let app = TestApp::spawn().await;
     let id = app.insert_comic(ComicSeed::titled("Rated late")).await;
     let rating = Uuid::now_v7().to_string();
-    let pool = app.ratings.clone();
+    let (pool, catalog) = (app.ratings.clone(), app.pool.clone());
     let applied = rating.clone();
     let projector = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
         rate(&pool, id, "alice", 9, 1).await;
         set_applied(&pool, "ratings", "Rating", &applied, 1).await;
+        // The catalog keeps the document's figures too.
+        rate_in_catalog(&catalog, id, 9).await;
+        set_applied(&catalog, "catalog", "Rating", &applied, 1).await;
     });
 
     let started = Instant::now();
@@ -216,6 +219,8 @@ async fn my_bookmarks_wait_for_the_bookmarks_projection_only() {
     json(app.get("/comics", Some(&library)).await, 503).await;
 
     app.set_applied("bookmarks", "Library", "alice", 3).await;
+    // The catalog keeps each document's bookmark count too.
+    app.set_applied("catalog", "Library", "alice", 3).await;
     let fresh = app
         .get_as("/me/bookmarks", Some(&alice), Some(&library))
         .await;
@@ -255,11 +260,13 @@ async fn comic_reads_wait_until_the_popularity_projection_applies_views() {
     let app = TestApp::spawn().await;
     let id = app.insert_comic(ComicSeed::titled("Viewed late")).await;
     let mark = token(&[("Popularity", &id.to_string(), 4)]);
-    let pool = app.popularity.clone();
+    let (pool, catalog) = (app.popularity.clone(), app.pool.clone());
     let projector = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
         view(&pool, id, at(-1), 6).await;
         set_applied(&pool, "popularity", "Popularity", &id.to_string(), 4).await;
+        view_in_catalog(&catalog, id, 6).await;
+        set_applied(&catalog, "catalog", "Popularity", &id.to_string(), 4).await;
     });
 
     let started = Instant::now();

@@ -92,6 +92,7 @@ impl TestApp {
         .execute(&self.pool)
         .await
         .expect("insert a comic");
+        count_comic(&self.pool, &seed).await;
         seed.id
     }
 
@@ -147,6 +148,7 @@ impl TestApp {
     /// `user`'s first score for `comic` (see [`rate`]).
     pub async fn rate(&self, comic: Uuid, user: &str, score: i16, minutes: i64) {
         rate(&self.ratings, comic, user, score, minutes).await;
+        rate_in_catalog(&self.pool, comic, score).await;
     }
 
     /// `user` bookmarked `comic` at `at(minutes)` (the comic's count moves
@@ -169,6 +171,7 @@ impl TestApp {
         .execute(&self.bookmarks)
         .await
         .expect("count a bookmark");
+        catalog_figures(&self.pool, comic, "bookmarks = bookmarks + 1").await;
     }
 
     /// A comic card in `popularity.comics` (the popular ranking's comics).
@@ -180,12 +183,14 @@ impl TestApp {
     /// the comic's histogram and its all-time total, as the projector does.
     pub async fn view(&self, comic: Uuid, minute: DateTime<Utc>, views: i64) {
         view(&self.popularity, comic, minute, views).await;
+        view_in_catalog(&self.pool, comic, views).await;
     }
 
     /// `views` views of `comic` in its all-time total only (views whose
     /// minutes have left the 31-day histogram).
     pub async fn view_long_ago(&self, comic: Uuid, views: i64) {
         add_total(&self.popularity, comic, views).await;
+        view_in_catalog(&self.pool, comic, views).await;
     }
 }
 
@@ -240,6 +245,58 @@ pub async fn rate(pool: &PgPool, comic: Uuid, user: &str, score: i16, minutes: i
     tx.commit().await.unwrap();
 }
 
+/// A first score for `comic` as the catalog projector keeps it: on the
+/// comic's row, and in the global totals when the catalog has the comic.
+pub async fn rate_in_catalog(catalog: &PgPool, comic: Uuid, score: i16) {
+    sqlx::query(
+        "WITH up AS (UPDATE catalog.comics SET votes = votes + 1, score_sum = score_sum + $2 \
+                     WHERE id = $1 RETURNING votes) \
+         UPDATE catalog.rating_totals SET votes = votes + 1, score_sum = score_sum + $2, \
+           rated_comics = rated_comics + (SELECT (votes = 1)::int FROM up) \
+         WHERE EXISTS (SELECT 1 FROM up)",
+    )
+    .bind(comic)
+    .bind(i64::from(score))
+    .execute(catalog)
+    .await
+    .expect("the catalog's figures of a rating");
+}
+
+/// Moves a comic's figures on its catalog row (`set`, with `$1` its id).
+async fn catalog_figures(pool: &PgPool, comic: Uuid, set: &str) {
+    sqlx::query(&format!("UPDATE catalog.comics SET {set} WHERE id = $1"))
+        .bind(comic)
+        .execute(pool)
+        .await
+        .expect("the catalog's figures");
+}
+
+/// Counts a new comic as the catalog projector does: in all, by status, by
+/// type and by genre.
+async fn count_comic(pool: &PgPool, seed: &ComicSeed) {
+    let keys = [
+        "all".to_string(),
+        format!("status:{}", seed.status),
+        format!("type:{}", seed.kind),
+    ];
+    sqlx::query(
+        "INSERT INTO catalog.counts AS c (key, comics) SELECT unnest($1::text[]), 1 \
+         ON CONFLICT (key) DO UPDATE SET comics = c.comics + 1",
+    )
+    .bind(&keys)
+    .execute(pool)
+    .await
+    .expect("count a comic");
+    sqlx::query(
+        "INSERT INTO catalog.genres AS g (genre, comics) SELECT unnest($1::text[]), 1 \
+         ON CONFLICT (genre) DO UPDATE SET comics = g.comics + 1",
+    )
+    .bind(&seed.genres)
+    .execute(pool)
+    .await
+    .expect("count a comic's genres");
+}
+
 async fn insert_card(pool: &PgPool, schema: &str, card: &CardSeed) {
     sqlx::query(&format!(
         "INSERT INTO {schema}.comics (id, title, cover_url, status, type) \
@@ -284,4 +341,10 @@ async fn add_total(pool: &PgPool, comic: Uuid, views: i64) {
     .execute(pool)
     .await
     .expect("add to the total views");
+}
+
+/// `views` more views of `comic` on its catalog row, as the catalog
+/// projector keeps them.
+pub async fn view_in_catalog(catalog: &PgPool, comic: Uuid, views: i64) {
+    catalog_figures(catalog, comic, &format!("views = views + {views}")).await;
 }
