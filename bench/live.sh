@@ -98,6 +98,7 @@ awk '$1 == "comic_id" {print $2}' "$OUT/seed.txt" >"$IDS_FILE"
 mapfile -t IDS <"$IDS_FILE"
 [ "${#IDS[@]}" -ge 3 ] || die "seeding produced ${#IDS[@]} comics"
 sleep 2 # let the views of the seed reach the popularity projection
+settle "${IDS[1]}"
 
 say "1. quiet reads, Zipf (s = $ZIPF_S) over ${#IDS[@]} comics, and their ceilings"
 DETAIL_URL="$BASE/api/v1/comics/${IDS[0]}"
@@ -109,6 +110,10 @@ POPULAR_SIZE=$(size_of "$POPULAR_URL")
 ceiling DETAIL "$DETAIL_SIZE"
 ceiling STATS "$STATS_SIZE"
 ceiling POPULAR "$POPULAR_SIZE"
+say "warming the read cache (2 s of each Zipf read, not measured)"
+for kind in detail stats; do
+  wrk -t2 -c64 -d2s -s bench/zipf.lua "$BASE" -- "$IDS_FILE" "$ZIPF_S" "$kind" >"$OUT/warm-$kind.txt" || true
+done
 reads Q
 
 say "2. the same reads under $WRITE_RATE background writes/s (ratings and views)"
@@ -238,4 +243,5 @@ rank_rows() { # WINDOW
   echo "  p99 after the command's answer ${LAG_ACK_P99}ms."
   [ "${LAG_N:-0}" -ge 200 ] || echo "warning: only $LAG_N lag samples in 60 s (200 asked): the lag is too long to sample fully."
   echo "errors:${WRK_ERRORS:- none in any wrk run.}"
+  echo "server log: $(grep -c -E 'WARN|ERROR' "$OUT/server.log" || true) warnings or errors (see $OUT/server.log)."
 } | tee "$OUT/summary.txt"

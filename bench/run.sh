@@ -3,7 +3,7 @@
 # against baselines measured in the same run (see README, Benchmarks).
 #
 #   bench/run.sh                    # ~3 minutes after the release build
-#   bench/run.sh live               # ~6 minutes: reads and rankings under live writes (bench/live.sh)
+#   bench/run.sh live               # ~5 minutes: reads, writes and rankings while live (bench/live.sh)
 #
 # Needs: Postgres on 127.0.0.1:5432 (user postgres, trust), NATS with
 # JetStream on 127.0.0.1:4222, wrk, pgbench, psql, curl.
