@@ -40,9 +40,10 @@ pub use state::QueryState;
 /// Every read endpoint of this crate, nested under `/api/v1`.
 ///
 /// Each route waits for the consistency token (if one was sent) on the
-/// projections it reads before it reads: the comic routes (`/comics`,
-/// `/comics/{id}`, `/comics/{id}/stats`) on catalog, ratings, popularity and
-/// bookmarks, chapters and genres on catalog, `/me/ratings` and
+/// projections it reads before it reads: `/comics` and `/comics/{id}` on the
+/// catalog (which keeps each document whole), `/comics/{id}/stats` on
+/// catalog, ratings, popularity and bookmarks, chapters and genres on the
+/// catalog's comics and chapters, `/me/ratings` and
 /// `/rankings/top-rated` on ratings, `/rankings/popular` on popularity and
 /// ratings, `/me/bookmarks` on bookmarks. The `/me/*` routes check the
 /// bearer token (401) before waiting.
@@ -54,7 +55,7 @@ pub fn router(state: QueryState) -> Router {
     let ratings_store = ProjectionStore::new(RATINGS, state.ratings.clone());
     let bookmarks_store = ProjectionStore::new(BOOKMARKS, state.bookmarks.clone());
     let popularity_store = ProjectionStore::new(POPULARITY, state.popularity.clone());
-    // Everything a comic document or a comic's stats show.
+    // Everything a comic's stats show.
     let comic_stores = [
         &catalog_store,
         &ratings_store,
@@ -86,7 +87,12 @@ pub fn router(state: QueryState) -> Router {
         None => routes,
     };
     let api = Router::new()
-        .merge(cached(gated(comics::routes(), &comic_stores), ALL, false))
+        // A document or a list is read from the catalog alone.
+        .merge(cached(
+            gated(comics::routes(), &[&catalog_store]),
+            &[CATALOG],
+            false,
+        ))
         .merge(cached(
             gated(comics::stats_routes(), &comic_stores),
             ALL,

@@ -22,11 +22,11 @@
 //! and each answer says which it was in `X-Cache`.
 
 mod entry;
+mod flight;
 mod freshness;
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::{to_bytes, Body, Bytes};
@@ -76,8 +76,8 @@ impl quick_cache::Weighter<String, Arc<Entry>> for Weigh {
 pub struct ResponseCache {
     freshness: Arc<Freshness>,
     entries: quick_cache::sync::Cache<String, Arc<Entry>, Weigh>,
-    /// Keys whose recompute runs now.
-    refreshing: Mutex<HashSet<String>>,
+    /// Keys being computed now.
+    flights: Arc<flight::Flights>,
     /// The global terms of the Bayesian average, with the change counter
     /// before they were read; `None` until read (or after a failed read).
     prior: RwLock<Option<(u64, Prior)>>,
@@ -105,7 +105,7 @@ impl ResponseCache {
         Arc::new(Self {
             freshness,
             entries: quick_cache::sync::Cache::with_weighter(items, settings.bytes.max(1), Weigh),
-            refreshing: Mutex::new(HashSet::new()),
+            flights: Default::default(),
             prior: RwLock::new(None),
             max_body,
             max_age: settings.max_age,
@@ -150,17 +150,6 @@ impl ResponseCache {
         headers.insert(header::CONTENT_TYPE, entry.content_type.clone());
         headers.insert(X_CACHE, HeaderValue::from_static(how));
         Some(response)
-    }
-
-    /// Claims the recompute of `key`; false if one runs already.
-    fn claim(&self, key: &str) -> bool {
-        let mut refreshing = self.refreshing.lock().unwrap_or_else(|e| e.into_inner());
-        refreshing.insert(key.to_string())
-    }
-
-    fn release(&self, key: &str) {
-        let mut refreshing = self.refreshing.lock().unwrap_or_else(|e| e.into_inner());
-        refreshing.remove(key);
     }
 }
 
@@ -249,13 +238,15 @@ pub async fn cached(State(policy): State<CachePolicy>, req: Request, next: Next)
                     cache.count(Counter::Stale);
                     // Recompute at most once per half max age, in the
                     // background, by one request.
-                    if age >= cache.max_age / 2 && cache.claim(&key) {
-                        cache.count(Counter::Recomputes);
-                        let policy = policy.clone();
-                        tokio::spawn(async move {
-                            compute(&policy, key.clone(), req, next).await;
-                            policy.cache.release(&key);
-                        });
+                    if age >= cache.max_age / 2 {
+                        if let flight::Turn::Lead(leader) = cache.flights.join(&key) {
+                            cache.count(Counter::Recomputes);
+                            let policy = policy.clone();
+                            tokio::spawn(async move {
+                                compute(&policy, key, req, next).await;
+                                drop(leader);
+                            });
+                        }
                     }
                     return old;
                 }
@@ -264,8 +255,25 @@ pub async fn cached(State(policy): State<CachePolicy>, req: Request, next: Next)
         }
     }
     cache.count(Counter::Misses);
-    compute(&policy, key, req, next).await
+    match cache.flights.join(&key) {
+        flight::Turn::Lead(_leader) => compute(&policy, key, req, next).await,
+        flight::Turn::Follow(running) => {
+            flight::wait(running, FOLLOW_LIMIT).await;
+            let fresh = cache
+                .entries
+                .get(&key)
+                .filter(|e| verdict(&policy, e) == Verdict::Fresh);
+            match fresh.and_then(|entry| cache.serve(&entry, "hit")) {
+                Some(answer) => answer,
+                None => compute(&policy, key, req, next).await,
+            }
+        }
+    }
 }
+
+/// How long a miss waits for another request computing the same answer
+/// before computing it itself.
+const FOLLOW_LIMIT: Duration = Duration::from_secs(2);
 
 fn verdict(policy: &CachePolicy, entry: &Entry) -> Verdict {
     let scope = entry.scope.map(|Scope(id)| id);

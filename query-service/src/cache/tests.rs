@@ -230,3 +230,37 @@ async fn the_cache_stays_within_its_memory_bound_while_100k_comics_are_read() {
     let last = format!("/comics/{}", ids[ids.len() - 1]);
     assert_eq!(fetch(&app, &last).await.2, "hit");
 }
+
+#[tokio::test]
+async fn concurrent_misses_of_one_answer_compute_it_once() {
+    let freshness = Arc::new(Freshness::unfed());
+    let cache = ResponseCache::build(freshness.clone(), settings(1 << 20, 1000), MAX_BODY);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let handler = move |Path(id): Path<Uuid>| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            (JSON, Extension(Scope(id)), "{}")
+        }
+    };
+    let app = Router::new()
+        .route("/comics/{id}", get(handler))
+        .route_layer(from_fn_with_state(policy(cache), cached));
+    let x = Uuid::now_v7();
+    for round in 1..=2 {
+        let reads = (0..20).map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { fetch(&app, &format!("/comics/{x}")).await })
+        });
+        for read in futures::future::join_all(reads).await {
+            assert_eq!(read.unwrap().0, StatusCode::OK);
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            round,
+            "one computation per change"
+        );
+        freshness.record("catalog", &about(&[x]));
+    }
+}
