@@ -7,10 +7,12 @@ PORT=${BENCH_PORT:-18900}
 CEILING_PORT=${BENCH_CEILING_PORT:-18901}
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
 NATS=${NATS_URL:-nats://127.0.0.1:4222}
-DB=comics_bench
-SCRATCH=comics_bench_pg
-PREFIX=bench
-STREAMS=(BENCH_EVENTS BENCH_VIEWS)
+# BENCH_PREFIX (bench) names the run's databases (comics_<prefix>,
+# comics_<prefix>_pg) and NATS prefix, so two runs can share the services.
+PREFIX=${BENCH_PREFIX:-bench}
+DB=comics_$PREFIX
+SCRATCH=comics_${PREFIX}_pg
+STREAMS=("${PREFIX^^}_EVENTS" "${PREFIX^^}_VIEWS")
 SECRET="comics-bench-secret-$(date +%s)"
 BASE="http://127.0.0.1:$PORT"
 OUT="target/bench/$(date -u +%Y%m%dT%H%M%SZ)"
@@ -100,11 +102,14 @@ to_ms() {
     printf "%.2f", n }'
 }
 
-# run_wrk NAME URL: runs wrk, keeps its output, sets <NAME>_RPS and <NAME>_P99 (ms).
+# run_wrk NAME URL [ARGS…]: runs wrk, keeps its output, sets <NAME>_RPS,
+# <NAME>_P99 (ms) and <NAME>_BAD (non-2xx answers). ARGS go after the URL:
+# more options (a later -c or -d wins) and a script's `-- arguments`.
 run_wrk() {
   local name=$1 url=$2 file="$OUT/wrk-$1.txt"
-  say "wrk -t2 -c64 -d${SECONDS_EACH}s --latency $url"
-  wrk -t2 -c64 -d"${SECONDS_EACH}s" --latency "$url" >"$file"
+  shift 2
+  say "wrk -t2 -c64 -d${SECONDS_EACH}s --latency $url${*:+ $*}"
+  wrk -t2 -c64 -d"${SECONDS_EACH}s" --latency "$url" "$@" >"$file"
   cat "$file" >&2
   local rps p99 bad
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$file")

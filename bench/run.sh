@@ -4,19 +4,20 @@
 #
 #   bench/run.sh                    # ~3 minutes after the release build
 #   bench/run.sh live               # ~5 minutes: reads, writes and rankings while live (bench/live.sh)
+#   bench/run.sh catalog            # ~8 minutes: 100k comics, Zipf reads, search, deep pages (bench/catalog.sh)
 #
 # Needs: Postgres on 127.0.0.1:5432 (user postgres, trust), NATS with
 # JetStream on 127.0.0.1:4222, wrk, pgbench, psql, curl.
 # Knobs (environment): BENCH_SECONDS (10, per measurement), BENCH_COMICS (200),
 # BENCH_PORT (18900), BENCH_CEILING_PORT (18901), PGHOST/PGPORT/PGUSER, NATS_URL;
-# the live mode's own are listed in bench/live.sh.
+# the live and catalog modes' own are listed in bench/live.sh and bench/catalog.sh.
 # Raw outputs are kept in target/bench/<time>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-default}
 case "$MODE" in
-  default | live) ;;
-  *) echo "usage: bench/run.sh [live]" >&2; exit 2 ;;
+  default | live | catalog) ;;
+  *) echo "usage: bench/run.sh [live|catalog]" >&2; exit 2 ;;
 esac
 
 # shellcheck source=bench/lib.sh
@@ -28,6 +29,11 @@ start_server
 if [ "$MODE" = live ]; then
   # shellcheck source=bench/live.sh
   . bench/live.sh
+  exit 0
+fi
+if [ "$MODE" = catalog ]; then
+  # shellcheck source=bench/catalog.sh
+  . bench/catalog.sh
   exit 0
 fi
 

@@ -8,14 +8,18 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod catalog_data;
 mod ceiling;
 mod client;
 mod lag;
+mod probe;
 mod seed;
+mod seed_catalog;
 mod seed_views;
 mod stats;
 mod streams;
 mod tokens;
+mod walk;
 mod writes;
 mod zipf;
 
@@ -48,6 +52,13 @@ enum Command {
     Writes(writes::Args),
     /// Appends synthetic view history (ViewsRecorded events) to the event store.
     SeedViews(seed_views::Args),
+    /// Creates a catalog of many comics through the API in parallel, with
+    /// titles in several scripts; writes their ids and search terms.
+    SeedCatalog(seed_catalog::Args),
+    /// Walks a comic list by cursor to a depth; prints the cursor there.
+    Walk(walk::Args),
+    /// Times searches one at a time past the cache, per script of the term.
+    ProbeSearch(probe::Args),
 }
 
 #[tokio::main]
@@ -60,5 +71,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Tokens(args) => tokens::run(args).await,
         Command::Writes(args) => writes::run(args).await,
         Command::SeedViews(args) => seed_views::run(args).await,
+        Command::SeedCatalog(args) => seed_catalog::run(args).await,
+        Command::Walk(args) => walk::run(args).await,
+        Command::ProbeSearch(args) => probe::run(args).await,
     }
 }
