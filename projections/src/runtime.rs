@@ -22,11 +22,15 @@ use async_trait::async_trait;
 use comics_common::projections::{Changes, ProjectionInfo};
 use comics_nats::{stream::ensure_stream, EventRecord, Names};
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 const BATCH: usize = 256;
+/// How long a batch waits for more messages after its first: under a
+/// trickle of writes, one transaction (and one change announcement) per few
+/// events instead of per event, for at most this much more lag.
+const LINGER: Duration = Duration::from_millis(15);
 /// How long the checkpoint may stay behind messages the projector skips.
 const SKIPPED_SAVE: Duration = Duration::from_secs(1);
 
@@ -428,9 +432,10 @@ impl ProjectorRunner {
                 anyhow::bail!("the consumer's message stream ended");
             };
             let mut batch = vec![first?];
+            let until = tokio::time::Instant::now() + LINGER;
             while batch.len() < BATCH {
-                match messages.next().now_or_never() {
-                    Some(Some(m)) => batch.push(m?),
+                match tokio::time::timeout_at(until, messages.next()).await {
+                    Ok(Some(m)) => batch.push(m?),
                     _ => break,
                 }
             }

@@ -31,7 +31,7 @@ use axum::response::Response;
 use axum::Router;
 use cache::CachePolicy;
 use comics_common::auth::User;
-use comics_common::projections::{ProjectionInfo, ALL, BOOKMARKS, CATALOG, POPULARITY, RATINGS};
+use comics_common::projections::{ProjectionInfo, BOOKMARKS, CATALOG, POPULARITY, RATINGS};
 use comics_domain::aggregate_types::{CHAPTER, COMIC};
 
 pub use consistency::{ConsistencyGate, ProjectionStore, ViewsSource};
@@ -93,9 +93,11 @@ pub fn router(state: QueryState) -> Router {
             &[CATALOG],
             false,
         ))
+        // Stats read the catalog only to know the comic exists: its deletion
+        // is announced by the other three as well (they follow Comic events).
         .merge(cached(
             gated(comics::stats_routes(), &comic_stores),
-            ALL,
+            &[RATINGS, POPULARITY, BOOKMARKS],
             true,
         ))
         .merge(cached(

@@ -97,6 +97,7 @@ impl ResponseCache {
     ) -> Arc<Self> {
         let cache = Self::build(freshness, settings, MAX_BODY);
         tokio::spawn(keep_prior(Arc::downgrade(&cache), ratings));
+        tokio::spawn(report(Arc::downgrade(&cache)));
         cache
     }
 
@@ -183,6 +184,28 @@ async fn keep_prior(cache: std::sync::Weak<ResponseCache>, ratings: PgPool) {
         let pause = cache.max_age / 2;
         drop(cache);
         tokio::time::sleep(pause).await;
+    }
+}
+
+/// Logs the counters every 10 s while they move (until metrics exist).
+async fn report(cache: std::sync::Weak<ResponseCache>) {
+    let mut last = CacheStats::default();
+    loop {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let Some(cache) = cache.upgrade() else { return };
+        let now = cache.stats();
+        if (now.hits, now.misses) != (last.hits, last.misses) {
+            tracing::info!(
+                hits = now.hits - last.hits,
+                misses = now.misses - last.misses,
+                stale = now.stale - last.stale,
+                recomputes = now.recomputes - last.recomputes,
+                entries = now.entries,
+                bytes = now.bytes,
+                "read cache, last 10 s"
+            );
+        }
+        last = now;
     }
 }
 
