@@ -68,7 +68,8 @@ pub struct ViewsSource {
 #[derive(Debug, Clone)]
 pub struct ConsistencyGate {
     stores: Arc<[ProjectionStore]>,
-    views: Option<ViewsSource>,
+    /// Shared, so that cloning the gate for each request allocates nothing.
+    views: Option<Arc<ViewsSource>>,
     timeout: Duration,
 }
 
@@ -83,7 +84,7 @@ impl ConsistencyGate {
 
     /// The same gate, resolving view marks with `views`.
     pub fn with_views(mut self, views: Option<ViewsSource>) -> Self {
-        self.views = views;
+        self.views = views.map(Arc::new);
         self
     }
 

@@ -13,12 +13,25 @@ use sqlx::PgPool;
 
 use crate::consistency::{ViewsSource, DEFAULT_TIMEOUT};
 
-/// What the read handlers need.
+/// What the read handlers need, shared: axum clones the state for every
+/// request, and one reference count is cheaper than one per field.
+#[derive(Clone)]
+pub struct QueryState(Arc<QueryStores>);
+
+impl std::ops::Deref for QueryState {
+    type Target = QueryStores;
+
+    fn deref(&self) -> &QueryStores {
+        &self.0
+    }
+}
+
+/// The fields of a [`QueryState`].
 ///
 /// Each projection's pool may point at its own database: no query of this
 /// crate joins tables of two projections in SQL, results are merged in Rust.
 #[derive(Clone)]
-pub struct QueryState {
+pub struct QueryStores {
     /// The catalog projection's query store (schema `catalog`).
     pub catalog: PgPool,
     /// The ratings projection's query store (schema `ratings`).
@@ -51,7 +64,7 @@ impl QueryState {
         popularity: PgPool,
         jwt: Arc<Jwt>,
     ) -> Self {
-        Self {
+        Self(Arc::new(QueryStores {
             catalog,
             ratings,
             bookmarks,
@@ -61,26 +74,31 @@ impl QueryState {
             clock: Arc::new(Utc::now),
             cache: None,
             views: None,
-        }
+        }))
+    }
+
+    /// The fields, to change while building (cloned if already shared).
+    fn fields(&mut self) -> &mut QueryStores {
+        Arc::make_mut(&mut self.0)
     }
 
     /// The same state resolving the consistency tokens of `POST
     /// /comics/{id}/views` through the event store `events`, where the view
     /// recorder keeps its position in the views stream `stream`.
     pub fn with_views(mut self, events: PgPool, stream: String) -> Self {
-        self.views = Some(ViewsSource { events, stream });
+        self.fields().views = Some(ViewsSource { events, stream });
         self
     }
 
     /// The same state with another consistency timeout (tests use a short one).
     pub fn with_consistency_timeout(mut self, timeout: Duration) -> Self {
-        self.consistency_timeout = timeout;
+        self.fields().consistency_timeout = timeout;
         self
     }
 
     /// The same state reading "now" from `clock` (tests move time with it).
     pub fn with_clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
-        self.clock = Arc::new(clock);
+        self.fields().clock = Arc::new(clock);
         self
     }
 
@@ -108,7 +126,7 @@ impl QueryState {
             }
         }
         let freshness = crate::cache::Freshness::spawn(distinct);
-        self.cache = Some(crate::cache::ResponseCache::new(
+        self.fields().cache = Some(crate::cache::ResponseCache::new(
             freshness,
             settings,
             self.ratings.clone(),
