@@ -7,7 +7,7 @@ use comics_common::Problem;
 use comics_domain::{ChapterError, ComicError, LibraryError, RatingError};
 use cqrs_es::AggregateError;
 
-use crate::bus::Refused;
+use crate::handle::Refused;
 
 pub trait DomainProblem: std::error::Error {
     fn problem(&self) -> Problem;

@@ -2,67 +2,35 @@
 //! domain commands, executed through cqrs-es against the postgres-es event
 //! store (the plain event store: no snapshots), answered with the
 //! aggregate's new version and a consistency token.
+//!
+//! A command goes handler → `state.stores.<aggregate>.execute(id, command,
+//! &meta, if_match)` ([`handle`]) → decide → append ([`store`]); ratings and
+//! bookmarks go through their group committer ([`group_commit`]), which
+//! decides many commands together. [`state`] wires them; [`facts`] answers
+//! what aggregates ask about each other.
 #![forbid(unsafe_code)]
 
-mod bus;
 mod chapters;
 mod comics;
 mod error;
+mod facts;
 mod fields;
-mod group;
+mod group_commit;
+mod handle;
 mod library;
 mod locks;
 mod ratings;
 mod response;
-mod services;
+mod state;
+mod store;
 pub mod views;
 
-use std::sync::Arc;
-
-use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::extract::DefaultBodyLimit;
 use axum::Router;
-use comics_common::auth::Jwt;
 use comics_common::http::MAX_JSON_BODY;
-use sqlx::PgPool;
 
-pub use bus::{Committed, Stores};
-
-/// Everything a command handler needs.
-#[derive(Clone)]
-pub struct CommandState {
-    pub pool: PgPool,
-    pub stores: Arc<Stores>,
-    pub jwt: Arc<Jwt>,
-    /// Where accepted views go (absent: `POST .../views` answers 503).
-    pub views: Option<Arc<views::ViewIntake>>,
-}
-
-impl CommandState {
-    pub fn new(pool: PgPool, jwt: Arc<Jwt>) -> Self {
-        Self {
-            stores: Arc::new(Stores::new(pool.clone())),
-            pool,
-            jwt,
-            views: None,
-        }
-    }
-
-    /// Accepts views into the JetStream views stream.
-    pub fn with_views(
-        mut self,
-        js: async_nats::jetstream::Context,
-        names: comics_nats::Names,
-    ) -> Self {
-        self.views = Some(Arc::new(views::ViewIntake::new(js, names)));
-        self
-    }
-}
-
-impl FromRef<CommandState> for Arc<Jwt> {
-    fn from_ref(state: &CommandState) -> Self {
-        state.jwt.clone()
-    }
-}
+pub use handle::{Committed, Executed};
+pub use state::{CommandState, Stores};
 
 /// The command endpoints of API.md, under `/api/v1`.
 pub fn router(state: CommandState) -> Router {

@@ -8,11 +8,11 @@ use comics_common::auth::User;
 use comics_common::consistency::ConsistencyToken;
 use comics_common::http::{PathParams, RequestId};
 use comics_common::Problem;
-use comics_domain::{aggregate_types, library_id, LibraryCommand};
+use comics_domain::{library_id, LibraryCommand};
 use uuid::Uuid;
 
 use crate::response::{metadata, no_content};
-use crate::CommandState;
+use crate::state::CommandState;
 
 pub fn routes() -> Router<CommandState> {
     Router::new().route(
@@ -28,19 +28,15 @@ async fn run(
     command: LibraryCommand,
 ) -> Result<Response, Problem> {
     let id = library_id(&user.sub);
-    let s = &state.stores;
     let meta = metadata(user, request);
-    let done = s
-        .library_commits
-        .execute(id.to_string(), command, meta)
-        .await?;
-    let mut token = ConsistencyToken::default();
+    let commits = &state.stores.library_commits;
+    let done = commits.execute(id.to_string(), command, meta).await?;
     // A no-op on a library that was never written (version 0) has nothing
     // for a read to wait for; a mark at 0 would never be applied (503).
-    if done.version > 0 {
-        token.push(aggregate_types::LIBRARY, &id.to_string(), done.version);
+    if done.version == 0 {
+        return Ok(no_content(&ConsistencyToken::default()));
     }
-    Ok(no_content(&token))
+    Ok(no_content(&done.token))
 }
 
 #[tracing::instrument(skip_all, fields(comic_id = %comic_id))]

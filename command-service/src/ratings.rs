@@ -7,17 +7,16 @@ use axum::response::Response;
 use axum::routing::put;
 use axum::Router;
 use comics_common::auth::User;
-use comics_common::consistency::ConsistencyToken;
 use comics_common::http::{JsonBody, PathParams, RequestId};
 use comics_common::problem::FieldProblem;
 use comics_common::Problem;
 use comics_domain::values::Score;
-use comics_domain::{aggregate_types, rating_id, RatingCommand};
+use comics_domain::{rating_id, RatingCommand};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::response::{metadata, no_content, ok};
-use crate::CommandState;
+use crate::state::CommandState;
 
 pub fn routes() -> Router<CommandState> {
     Router::new().route("/api/v1/comics/{id}/rating", put(rate).delete(unrate))
@@ -27,12 +26,6 @@ pub fn routes() -> Router<CommandState> {
 #[serde(deny_unknown_fields)]
 struct RateBody {
     score: i64,
-}
-
-fn token(id: Uuid, version: i64) -> ConsistencyToken {
-    let mut t = ConsistencyToken::default();
-    t.push(aggregate_types::RATING, &id.to_string(), version);
-    t
 }
 
 #[tracing::instrument(skip_all, fields(comic_id = %comic_id))]
@@ -55,13 +48,10 @@ async fn rate(
         user: user.sub.clone(),
         score,
     };
-    let s = &state.stores;
     let meta = metadata(&user, &request);
-    let done = s
-        .rating_commits
-        .execute(id.to_string(), command, meta)
-        .await?;
-    Ok(ok(id, done.version, &token(id, done.version)))
+    let commits = &state.stores.rating_commits;
+    let done = commits.execute(id.to_string(), command, meta).await?;
+    Ok(ok(id, done.version, &done.token))
 }
 
 #[tracing::instrument(skip_all, fields(comic_id = %comic_id))]
@@ -72,11 +62,8 @@ async fn unrate(
     PathParams(comic_id): PathParams<Uuid>,
 ) -> Result<Response, Problem> {
     let id = rating_id(comic_id, &user.sub);
-    let s = &state.stores;
     let meta = metadata(&user, &request);
-    let done = s
-        .rating_commits
-        .execute(id.to_string(), RatingCommand::Unrate, meta)
-        .await?;
-    Ok(no_content(&token(id, done.version)))
+    let commits = &state.stores.rating_commits;
+    let done = commits.execute(id.to_string(), RatingCommand::Unrate, meta);
+    Ok(no_content(&done.await?.token))
 }

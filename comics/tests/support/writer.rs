@@ -30,7 +30,7 @@ impl Writer {
     /// Statements this instance has run to read comics (single loads and
     /// group-commit rounds' catch-ups).
     pub fn comic_reads(&self) -> u64 {
-        self.state.stores.comics.reads()
+        self.state.stores.comics.store().reads()
     }
 
     /// Rounds its rating committer went through.

@@ -7,6 +7,8 @@
 
 mod dto;
 
+use std::collections::HashMap;
+
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -16,17 +18,15 @@ use comics_common::auth::Admin;
 use comics_common::consistency::ConsistencyToken;
 use comics_common::http::{JsonBody, PathParams, RequestId};
 use comics_common::Problem;
-use comics_domain::chapter::ChapterChanges;
 use comics_domain::values::{ChapterNumber, Language};
-use comics_domain::{aggregate_types, Chapter, ChapterCommand, ChapterError, ComicCommand};
-use std::collections::HashMap;
+use comics_domain::{ChapterCommand, ChapterError, ComicCommand};
 use uuid::Uuid;
 
-use crate::bus::{execute, load, Refused};
 use crate::error::database;
+use crate::handle::Refused;
 use crate::locks::lock_comic;
 use crate::response::{created, if_match, metadata, no_content, ok};
-use crate::CommandState;
+use crate::state::CommandState;
 
 pub fn routes() -> Router<CommandState> {
     Router::new()
@@ -47,42 +47,22 @@ async fn create(
     let meta = metadata(&user, &request);
     let _lock = lock_comic(&state.pool, comic_id).await.map_err(database)?;
     let mut token = ConsistencyToken::default();
-    claim(
-        &state,
-        comic_id,
+    let claim = ComicCommand::ClaimChapterNumber {
         chapter_id,
-        &chapter.language,
-        &chapter.number,
-        &meta,
-        &mut token,
-    )
-    .await?;
-    let s = &state.stores;
+        language: chapter.language.clone(),
+        number: chapter.number.clone(),
+    };
+    on_comic(&state, comic_id, claim, &meta, &mut token).await?;
     let command = ChapterCommand::Create {
         chapter_id,
         chapter,
     };
-    let done = execute(
-        &s.chapters,
-        &s.chapter_services,
-        &chapter_id.to_string(),
-        command,
-        &meta,
-        None,
-    )
-    .await?;
-    token.push(
-        aggregate_types::CHAPTER,
-        &chapter_id.to_string(),
-        done.version,
-    );
+    let chapters = &state.stores.chapters;
+    let done = chapters.execute(chapter_id, command, &meta, None).await?;
+    done.mark(&mut token);
     tracing::info!(%chapter_id, "chapter created");
-    Ok(created(
-        format!("/api/v1/chapters/{chapter_id}"),
-        chapter_id,
-        done.version,
-        &token,
-    ))
+    let location = format!("/api/v1/chapters/{chapter_id}");
+    Ok(created(location, chapter_id, done.version, &token))
 }
 
 #[tracing::instrument(skip_all, fields(chapter_id = %chapter_id))]
@@ -97,42 +77,27 @@ async fn change(
     let expected = if_match(&headers)?;
     let changes = body.parse()?;
     let meta = metadata(&user, &request);
-    let (comic_id, _) = locate(&state, chapter_id).await?;
+    let comic_id = locate(&state, chapter_id).await?.comic_id;
     let _lock = lock_comic(&state.pool, comic_id).await.map_err(database)?;
-    let (current, version) = locate(&state, chapter_id).await?.1;
-    if let Some(expected) = expected.filter(|e| *e != version) {
-        let _ = expected;
-        return Err(Refused::<ChapterError>::StaleVersion { current: version }.into());
+    let current = locate(&state, chapter_id).await?;
+    if expected.is_some_and(|e| e != current.version) {
+        let current = current.version;
+        return Err(Refused::<ChapterError>::StaleVersion { current }.into());
     }
     let mut token = ConsistencyToken::default();
-    let renumber = changes.number.clone().filter(|n| *n != current.1);
-    if let Some(number) = &renumber {
-        claim(
-            &state, comic_id, chapter_id, &current.0, number, &meta, &mut token,
-        )
-        .await?;
+    let renumber = changes.number.clone().filter(|n| *n != current.number);
+    if let Some(number) = renumber.clone() {
+        let claim = current.claim(chapter_id, number);
+        on_comic(&state, comic_id, claim, &meta, &mut token).await?;
     }
-    let s = &state.stores;
-    let command = ChapterCommand::Update(ChapterChanges { ..changes });
-    let done = execute(
-        &s.chapters,
-        &s.chapter_services,
-        &chapter_id.to_string(),
-        command,
-        &meta,
-        Some(version),
-    )
-    .await?;
-    token.push(
-        aggregate_types::CHAPTER,
-        &chapter_id.to_string(),
-        done.version,
-    );
+    let command = ChapterCommand::Update(changes);
+    let chapters = &state.stores.chapters;
+    let done = chapters.execute(chapter_id, command, &meta, Some(current.version));
+    let done = done.await?;
+    done.mark(&mut token);
     if renumber.is_some() {
-        release(
-            &state, comic_id, chapter_id, current.0, current.1, &meta, &mut token,
-        )
-        .await?;
+        let release = current.release(chapter_id);
+        on_comic(&state, comic_id, release, &meta, &mut token).await?;
     }
     Ok(ok(chapter_id, done.version, &token))
 }
@@ -145,97 +110,75 @@ async fn delete(
     PathParams(chapter_id): PathParams<Uuid>,
 ) -> Result<Response, Problem> {
     let meta = metadata(&user, &request);
-    let (comic_id, _) = locate(&state, chapter_id).await?;
+    let comic_id = locate(&state, chapter_id).await?.comic_id;
     let _lock = lock_comic(&state.pool, comic_id).await.map_err(database)?;
-    let ((language, number), _) = locate(&state, chapter_id).await?.1;
-    let s = &state.stores;
-    let done = execute(
-        &s.chapters,
-        &s.chapter_services,
-        &chapter_id.to_string(),
-        ChapterCommand::Delete,
-        &meta,
-        None,
-    )
-    .await?;
+    let current = locate(&state, chapter_id).await?;
+    let command = ChapterCommand::Delete;
+    let chapters = &state.stores.chapters;
+    let done = chapters.execute(chapter_id, command, &meta, None).await?;
     let mut token = ConsistencyToken::default();
-    token.push(
-        aggregate_types::CHAPTER,
-        &chapter_id.to_string(),
-        done.version,
-    );
-    release(
-        &state, comic_id, chapter_id, language, number, &meta, &mut token,
-    )
-    .await?;
+    done.mark(&mut token);
+    let release = current.release(chapter_id);
+    on_comic(&state, comic_id, release, &meta, &mut token).await?;
     Ok(no_content(&token))
 }
 
-type Held = ((Language, ChapterNumber), i64);
+/// A live chapter: its comic, the number it holds, and its version.
+struct Located {
+    comic_id: Uuid,
+    language: Language,
+    number: ChapterNumber,
+    version: i64,
+}
 
-/// The live chapter's comic, its language and number, and its version.
-async fn locate(state: &CommandState, chapter_id: Uuid) -> Result<(Uuid, Held), Problem> {
-    let (chapter, version): (Chapter, i64) = load(&state.stores.chapters, &chapter_id.to_string())
+impl Located {
+    /// Claims `number` in the chapter's language on its comic.
+    fn claim(&self, chapter_id: Uuid, number: ChapterNumber) -> ComicCommand {
+        ComicCommand::ClaimChapterNumber {
+            chapter_id,
+            language: self.language.clone(),
+            number,
+        }
+    }
+
+    /// Releases the number the chapter holds on its comic.
+    fn release(&self, chapter_id: Uuid) -> ComicCommand {
+        ComicCommand::ReleaseChapterNumber {
+            chapter_id,
+            language: self.language.clone(),
+            number: self.number.clone(),
+        }
+    }
+}
+
+async fn locate(state: &CommandState, chapter_id: Uuid) -> Result<Located, Problem> {
+    let (chapter, version) = state
+        .stores
+        .chapters
+        .load(chapter_id)
         .await
         .map_err(|e| Problem::from(Refused::Aggregate(e)))?;
     let not_found = || Problem::not_found("no such chapter");
     let comic_id = chapter.comic_id().ok_or_else(not_found)?;
     let (language, number) = chapter.holds().ok_or_else(not_found)?;
-    Ok((comic_id, ((language.clone(), number.clone()), version)))
-}
-
-async fn claim(
-    state: &CommandState,
-    comic_id: Uuid,
-    chapter_id: Uuid,
-    language: &Language,
-    number: &ChapterNumber,
-    meta: &HashMap<String, String>,
-    token: &mut ConsistencyToken,
-) -> Result<(), Problem> {
-    let s = &state.stores;
-    let command = ComicCommand::ClaimChapterNumber {
-        chapter_id,
+    Ok(Located {
+        comic_id,
         language: language.clone(),
         number: number.clone(),
-    };
-    let done = execute(
-        &s.comics,
-        &s.comic_services,
-        &comic_id.to_string(),
-        command,
-        meta,
-        None,
-    )
-    .await?;
-    token.push(aggregate_types::COMIC, &comic_id.to_string(), done.version);
-    Ok(())
+        version,
+    })
 }
 
-async fn release(
+/// Claims or releases a chapter number on the chapter's comic (`command`),
+/// adding the comic's new version to `token`.
+async fn on_comic(
     state: &CommandState,
     comic_id: Uuid,
-    chapter_id: Uuid,
-    language: Language,
-    number: ChapterNumber,
+    command: ComicCommand,
     meta: &HashMap<String, String>,
     token: &mut ConsistencyToken,
 ) -> Result<(), Problem> {
-    let s = &state.stores;
-    let command = ComicCommand::ReleaseChapterNumber {
-        chapter_id,
-        language,
-        number,
-    };
-    let done = execute(
-        &s.comics,
-        &s.comic_services,
-        &comic_id.to_string(),
-        command,
-        meta,
-        None,
-    )
-    .await?;
-    token.push(aggregate_types::COMIC, &comic_id.to_string(), done.version);
+    let done = state.stores.comics.execute(comic_id, command, meta, None);
+    done.await?.mark(token);
     Ok(())
 }

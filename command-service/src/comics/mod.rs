@@ -8,28 +8,20 @@ use axum::response::Response;
 use axum::routing::{patch, post};
 use axum::Router;
 use comics_common::auth::Admin;
-use comics_common::consistency::ConsistencyToken;
 use comics_common::http::{JsonBody, PathParams, RequestId};
 use comics_common::Problem;
-use comics_domain::{aggregate_types, ComicCommand};
+use comics_domain::ComicCommand;
 use uuid::Uuid;
 
-use crate::bus::execute;
 use crate::error::database;
 use crate::locks::lock_comic;
 use crate::response::{created, if_match, metadata, no_content, ok};
-use crate::CommandState;
+use crate::state::CommandState;
 
 pub fn routes() -> Router<CommandState> {
     Router::new()
         .route("/api/v1/comics", post(create))
         .route("/api/v1/comics/{id}", patch(change).delete(delete))
-}
-
-fn token(id: Uuid, version: i64) -> ConsistencyToken {
-    let mut t = ConsistencyToken::default();
-    t.push(aggregate_types::COMIC, &id.to_string(), version);
-    t
 }
 
 #[tracing::instrument(skip_all)]
@@ -41,28 +33,19 @@ async fn create(
 ) -> Result<Response, Problem> {
     let details = body.parse()?;
     let id = Uuid::now_v7();
-    let stores = &state.stores;
     let command = ComicCommand::Create {
         comic_id: id,
         details,
     };
     let meta = metadata(&user, &request);
-    let done = execute(
-        &stores.comics,
-        &stores.comic_services,
-        &id.to_string(),
-        command,
-        &meta,
-        None,
-    )
-    .await?;
+    let done = state
+        .stores
+        .comics
+        .execute(id, command, &meta, None)
+        .await?;
     tracing::info!(comic_id = %id, "comic created");
-    Ok(created(
-        format!("/api/v1/comics/{id}"),
-        id,
-        done.version,
-        &token(id, done.version),
-    ))
+    let location = format!("/api/v1/comics/{id}");
+    Ok(created(location, id, done.version, &done.token))
 }
 
 #[tracing::instrument(skip_all, fields(comic_id = %id))]
@@ -79,19 +62,11 @@ async fn change(
     // Serialised with every other write on this comic, so concurrent
     // changes queue instead of exhausting the conflict retries.
     let _lock = lock_comic(&state.pool, id).await.map_err(database)?;
-    let stores = &state.stores;
     let meta = metadata(&user, &request);
     let command = ComicCommand::Update(changes);
-    let done = execute(
-        &stores.comics,
-        &stores.comic_services,
-        &id.to_string(),
-        command,
-        &meta,
-        expected,
-    )
-    .await?;
-    Ok(ok(id, done.version, &token(id, done.version)))
+    let done = state.stores.comics.execute(id, command, &meta, expected);
+    let done = done.await?;
+    Ok(ok(id, done.version, &done.token))
 }
 
 #[tracing::instrument(skip_all, fields(comic_id = %id))]
@@ -103,20 +78,16 @@ async fn delete(
 ) -> Result<Response, Problem> {
     // Serialised with chapter commands on this comic.
     let _lock = lock_comic(&state.pool, id).await.map_err(database)?;
-    let stores = &state.stores;
     let meta = metadata(&user, &request);
-    let done = execute(
-        &stores.comics,
-        &stores.comic_services,
-        &id.to_string(),
-        ComicCommand::Delete,
-        &meta,
-        None,
-    )
-    .await?;
+    let command = ComicCommand::Delete;
+    let done = state
+        .stores
+        .comics
+        .execute(id, command, &meta, None)
+        .await?;
     if let Some(views) = &state.views {
         views.forget(id);
     }
     tracing::info!("comic deleted");
-    Ok(no_content(&token(id, done.version)))
+    Ok(no_content(&done.token))
 }

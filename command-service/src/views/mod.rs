@@ -15,7 +15,9 @@
 //!   view.
 
 pub mod batch;
-mod intake;
+pub(crate) mod intake;
 pub mod recorder;
+mod routes;
 
-pub use intake::{routes, ViewIntake};
+pub use intake::ViewIntake;
+pub use routes::routes;

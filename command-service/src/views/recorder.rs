@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::batch::{seen_key, ViewBatch};
-use crate::bus::Stores;
+use crate::state::Stores;
 
 const CONSUMER: &str = "view-recorder";
 /// The most stream messages recorded in one commit.

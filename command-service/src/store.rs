@@ -1,15 +1,11 @@
-//! Executing a command against one aggregate: load from the event store,
-//! decide, append; a concurrent append (a sequence conflict) is retried a
-//! bounded number of times, then reported. Unlike `CqrsFramework::execute`
-//! this returns the new version, which the API answers with.
+//! The cached event store: one aggregate type's events in Postgres, with an
+//! in-memory copy of each aggregate it loaded, loaded one or many at a time
+//! and appended one or many at a time.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Mutex;
 
-use comics_domain::{Chapter, Comic, Library, Popularity, Rating};
-use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{
     EventStoreAggregateContext, PersistedEventRepository, PersistedEventStore, SerializedEvent,
 };
@@ -17,10 +13,6 @@ use cqrs_es::{Aggregate, AggregateError, DomainEvent, EventEnvelope, EventStore}
 use postgres_es::PostgresEventRepository;
 use sqlx::{PgExecutor, PgPool};
 
-use crate::group::GroupCommit;
-use crate::services::{ChapterFacts, ComicFacts, RoundComics};
-
-const ATTEMPTS: u32 = 5;
 /// How many aggregates of one type a process keeps in memory.
 const CACHED: usize = 50_000;
 
@@ -30,7 +22,7 @@ const CACHED: usize = 50_000;
 /// what changed since, not its whole history. The event store stays the
 /// only truth: a copy is always a committed state, used without catching up
 /// only where an append after it would conflict if it were stale (the group
-/// committer, see `group.rs`), and a copy that is missing or evicted is
+/// committer, see `group_commit.rs`), and a copy that is missing or evicted is
 /// rebuilt from the events.
 pub struct Store<A: Aggregate> {
     events: PersistedEventStore<PostgresEventRepository, A>,
@@ -112,6 +104,12 @@ impl<A: Aggregate + Clone> Store<A> {
         })
     }
 
+    /// The current state of aggregate `id` and its version.
+    pub async fn load(&self, id: &str) -> Result<(A, i64), AggregateError<A::Error>> {
+        let context = self.load_aggregate(id).await?;
+        Ok((context.aggregate, context.current_sequence as i64))
+    }
+
     /// The pool of the event store.
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -133,24 +131,7 @@ impl<A: Aggregate + Clone> Store<A> {
             .collect();
         let after: Vec<i64> = loaded.iter().map(|(_, seq)| *seq as i64).collect();
         self.reads.fetch_add(1, Ordering::Relaxed);
-        let rows: Vec<EventRow> = sqlx::query_as(
-            // LATERAL: one index lookup per aggregate, whatever the generic
-            // plan would guess of the arrays' length (a join may scan every
-            // event of the type).
-            "SELECT w.i, e.sequence, e.event_type, e.event_version, e.payload, e.metadata \
-             FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS w(id, after, i) \
-             CROSS JOIN LATERAL ( \
-                 SELECT sequence, event_type, event_version, payload, metadata FROM events \
-                 WHERE aggregate_type = $1 AND aggregate_id = w.id AND sequence > w.after \
-                 ORDER BY sequence) e \
-             ORDER BY w.i, e.sequence",
-        )
-        .bind(A::TYPE)
-        .bind(ids)
-        .bind(&after)
-        .fetch_all(db)
-        .await
-        .map_err(database_error)?;
+        let rows = events_after::<A>(db, ids, &after).await?;
         let mut moved = vec![false; ids.len()];
         for row in rows {
             let i = (row.i - 1) as usize;
@@ -283,6 +264,33 @@ pub type Append<A> = (
 /// An aggregate after an append: its id, state and sequence.
 pub type Appended<A> = (String, A, usize);
 
+/// The events of aggregates `ids` of type `A`, each after its sequence in
+/// `after`, in one statement: by position in `ids` (from 1), then sequence.
+async fn events_after<A: Aggregate>(
+    db: impl PgExecutor<'_>,
+    ids: &[&str],
+    after: &[i64],
+) -> Result<Vec<EventRow>, AggregateError<A::Error>> {
+    sqlx::query_as(
+        // LATERAL: one index lookup per aggregate, whatever the generic
+        // plan would guess of the arrays' length (a join may scan every
+        // event of the type).
+        "SELECT w.i, e.sequence, e.event_type, e.event_version, e.payload, e.metadata \
+         FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS w(id, after, i) \
+         CROSS JOIN LATERAL ( \
+             SELECT sequence, event_type, event_version, payload, metadata FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = w.id AND sequence > w.after \
+             ORDER BY sequence) e \
+         ORDER BY w.i, e.sequence",
+    )
+    .bind(A::TYPE)
+    .bind(ids)
+    .bind(after)
+    .fetch_all(db)
+    .await
+    .map_err(database_error)
+}
+
 #[derive(sqlx::FromRow)]
 struct EventRow {
     i: i64,
@@ -301,146 +309,4 @@ struct AppendColumns {
     versions: Vec<String>,
     payloads: Vec<serde_json::Value>,
     metadata: Vec<serde_json::Value>,
-}
-
-/// The event stores and the services each aggregate decides with.
-pub struct Stores {
-    pub comics: Arc<Store<Comic>>,
-    pub chapters: Arc<Store<Chapter>>,
-    pub ratings: Arc<Store<Rating>>,
-    /// Rating commands, committed in groups.
-    pub rating_commits: GroupCommit<Rating>,
-    pub libraries: Arc<Store<Library>>,
-    /// Bookmark commands, committed in groups.
-    pub library_commits: GroupCommit<Library>,
-    pub popularity: Store<Popularity>,
-    pub comic_services: <Comic as Aggregate>::Services,
-    pub chapter_services: <Chapter as Aggregate>::Services,
-}
-
-fn store<A: Aggregate + Clone>(pool: &PgPool) -> Store<A> {
-    Store::new(pool)
-}
-
-impl Stores {
-    pub fn new(pool: PgPool) -> Self {
-        // One copy of each comic and chapter for the commands and for the
-        // questions other aggregates ask about them.
-        let comics = Arc::new(store(&pool));
-        let chapters = Arc::new(store(&pool));
-        let facts = Arc::new(ComicFacts(comics.clone()));
-        let ratings = Arc::new(store(&pool));
-        let rating_commits =
-            GroupCommit::start(ratings.clone(), RoundComics::ratings(facts.clone()));
-        let libraries = Arc::new(store(&pool));
-        let library_commits =
-            GroupCommit::start(libraries.clone(), RoundComics::bookmarks(facts.clone()));
-        Self {
-            ratings,
-            rating_commits,
-            libraries,
-            library_commits,
-            popularity: store(&pool),
-            comic_services: Arc::new(ChapterFacts(chapters.clone())),
-            chapter_services: facts,
-            comics,
-            chapters,
-        }
-    }
-}
-
-/// The result of a command: the aggregate's version after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Committed {
-    pub version: i64,
-    /// Whether the command produced any event.
-    pub changed: bool,
-}
-
-/// Why a command did not commit.
-#[derive(Debug)]
-pub enum Refused<E: std::error::Error> {
-    Aggregate(AggregateError<E>),
-    /// `If-Match` named a version that is not the current one.
-    StaleVersion {
-        current: i64,
-    },
-}
-
-impl<E: std::error::Error> From<AggregateError<E>> for Refused<E> {
-    fn from(e: AggregateError<E>) -> Self {
-        Self::Aggregate(e)
-    }
-}
-
-/// Loads the current state of an aggregate and its version.
-pub async fn load<A: Aggregate + Clone>(
-    store: &Store<A>,
-    id: &str,
-) -> Result<(A, i64), AggregateError<A::Error>> {
-    let context = store.load_aggregate(id).await?;
-    Ok((context.aggregate, context.current_sequence as i64))
-}
-
-pub async fn execute<A: Aggregate + Clone>(
-    store: &Store<A>,
-    services: &A::Services,
-    id: &str,
-    command: A::Command,
-    metadata: &HashMap<String, String>,
-    if_match: Option<i64>,
-) -> Result<Committed, Refused<A::Error>>
-where
-    A::Command: Clone,
-{
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let mut context = store.load_aggregate(id).await?;
-        let current = context.current_sequence as i64;
-        // A version of something that does not exist is not stale: the
-        // aggregate refuses the command as "not found" instead.
-        if let Some(expected) = if_match.filter(|_| current > 0) {
-            if expected != current {
-                return Err(Refused::StaleVersion { current });
-            }
-        }
-        let sink = EventSink::<A>::default();
-        context
-            .aggregate
-            .handle(command.clone(), services, &sink)
-            .await
-            .map_err(AggregateError::UserError)?;
-        let events = sink.collect().await;
-        if events.is_empty() {
-            return Ok(Committed {
-                version: current,
-                changed: false,
-            });
-        }
-        let count = events.len() as i64;
-        match store.commit(events, context, metadata.clone()).await {
-            Ok(_) => {
-                return Ok(Committed {
-                    version: current + count,
-                    changed: true,
-                })
-            }
-            Err(AggregateError::AggregateConflict) if attempt < ATTEMPTS && if_match.is_none() => {
-                tracing::debug!(
-                    aggregate = A::TYPE,
-                    id,
-                    attempt,
-                    "sequence conflict; retrying"
-                );
-                tokio::time::sleep(Duration::from_millis(2u64 << attempt)).await;
-            }
-            Err(AggregateError::AggregateConflict) if if_match.is_some() => {
-                return Err(Refused::StaleVersion {
-                    current: current + 1,
-                });
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
 }

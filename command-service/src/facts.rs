@@ -14,8 +14,8 @@ use comics_domain::{
 use cqrs_es::Aggregate;
 use uuid::Uuid;
 
-use crate::bus::{load, Store};
-use crate::group::RoundServices;
+use crate::group_commit::RoundServices;
+use crate::store::Store;
 
 /// Answers the Comic aggregate's questions about chapters.
 pub struct ChapterFacts(pub Arc<Store<Chapter>>);
@@ -28,7 +28,9 @@ impl ComicServices for ChapterFacts {
         language: &Language,
         number: &ChapterNumber,
     ) -> Result<bool, String> {
-        let (chapter, _) = load(&self.0, &chapter_id.to_string())
+        let (chapter, _) = self
+            .0
+            .load(&chapter_id.to_string())
             .await
             .map_err(|e| e.to_string())?;
         Ok(chapter.holds() == Some((language, number)))
@@ -46,7 +48,9 @@ fn live(comic: &Comic) -> bool {
 
 impl ComicFacts {
     async fn is_live(&self, comic_id: Uuid) -> Result<bool, String> {
-        let (comic, _) = load(&self.0, &comic_id.to_string())
+        let (comic, _) = self
+            .0
+            .load(&comic_id.to_string())
             .await
             .map_err(|e| e.to_string())?;
         Ok(live(&comic))

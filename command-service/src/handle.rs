@@ -1,0 +1,188 @@
+//! One aggregate type's handle on the write side: execute a command against
+//! one aggregate (load from the event store, decide, append) and answer with
+//! its new version and the consistency token that names it. A concurrent
+//! append (a sequence conflict) is retried a bounded number of times, then
+//! reported. Unlike `CqrsFramework::execute` this returns the new version,
+//! which the API answers with.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use comics_common::consistency::ConsistencyToken;
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, AggregateError};
+use uuid::Uuid;
+
+use crate::store::Store;
+
+const ATTEMPTS: u32 = 5;
+
+/// An aggregate type's event store and the services its aggregates decide
+/// with: `handle.execute(id, command, &meta, if_match)`.
+pub struct Handle<A: Aggregate> {
+    store: Arc<Store<A>>,
+    services: A::Services,
+}
+
+impl<A: Aggregate + Clone> Handle<A>
+where
+    A::Command: Clone,
+{
+    pub fn new(store: Arc<Store<A>>, services: A::Services) -> Self {
+        Self { store, services }
+    }
+
+    /// The event store the commands run on.
+    pub fn store(&self) -> &Arc<Store<A>> {
+        &self.store
+    }
+
+    /// The current state of aggregate `id` and its version.
+    pub async fn load(&self, id: Uuid) -> Result<(A, i64), AggregateError<A::Error>> {
+        self.store.load(&id.to_string()).await
+    }
+
+    /// Decides `command` on aggregate `id` and appends its events, with
+    /// `metadata`; `if_match` is the version the caller last saw, if any.
+    pub async fn execute(
+        &self,
+        id: Uuid,
+        command: A::Command,
+        metadata: &HashMap<String, String>,
+        if_match: Option<i64>,
+    ) -> Result<Executed, Refused<A::Error>> {
+        let id = id.to_string();
+        let committed = execute(
+            &self.store,
+            &self.services,
+            &id,
+            command,
+            metadata,
+            if_match,
+        );
+        Ok(Executed::of::<A>(&id, committed.await?))
+    }
+}
+
+/// The result of a command: the aggregate's version after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    pub version: i64,
+    /// Whether the command produced any event.
+    pub changed: bool,
+}
+
+/// A command's answer: the aggregate's version after it, and the token a
+/// following read waits with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executed {
+    pub version: i64,
+    /// Whether the command produced any event.
+    pub changed: bool,
+    /// Names aggregate `id` at `version`.
+    pub token: ConsistencyToken,
+}
+
+impl Executed {
+    /// The answer for aggregate `id` of type `A` after `committed`.
+    pub fn of<A: Aggregate>(id: &str, committed: Committed) -> Self {
+        let mut token = ConsistencyToken::default();
+        token.push(A::TYPE, id, committed.version);
+        Self {
+            version: committed.version,
+            changed: committed.changed,
+            token,
+        }
+    }
+
+    /// Adds this command's mark to `token`, the token of a request that
+    /// runs several commands.
+    pub fn mark(&self, token: &mut ConsistencyToken) {
+        for m in &self.token.marks {
+            token.push(&m.aggregate_type, &m.aggregate_id, m.sequence);
+        }
+    }
+}
+
+/// Why a command did not commit.
+#[derive(Debug)]
+pub enum Refused<E: std::error::Error> {
+    Aggregate(AggregateError<E>),
+    /// `If-Match` named a version that is not the current one.
+    StaleVersion {
+        current: i64,
+    },
+}
+
+impl<E: std::error::Error> From<AggregateError<E>> for Refused<E> {
+    fn from(e: AggregateError<E>) -> Self {
+        Self::Aggregate(e)
+    }
+}
+
+/// Loads aggregate `id` (caught up with the store), decides `command` on
+/// it and appends its events; a sequence conflict is retried up to
+/// [`ATTEMPTS`] times, unless `if_match` pins the version.
+pub async fn execute<A: Aggregate + Clone>(
+    store: &Store<A>,
+    services: &A::Services,
+    id: &str,
+    command: A::Command,
+    metadata: &HashMap<String, String>,
+    if_match: Option<i64>,
+) -> Result<Committed, Refused<A::Error>>
+where
+    A::Command: Clone,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut context = store.load_aggregate(id).await?;
+        let current = context.current_sequence as i64;
+        // A version of something that does not exist is not stale: the
+        // aggregate refuses the command as "not found" instead.
+        if let Some(expected) = if_match.filter(|_| current > 0) {
+            if expected != current {
+                return Err(Refused::StaleVersion { current });
+            }
+        }
+        let sink = EventSink::<A>::default();
+        context
+            .aggregate
+            .handle(command.clone(), services, &sink)
+            .await
+            .map_err(AggregateError::UserError)?;
+        let events = sink.collect().await;
+        let version = current + events.len() as i64;
+        if events.is_empty() {
+            return Ok(Committed {
+                version,
+                changed: false,
+            });
+        }
+        match store.commit(events, context, metadata.clone()).await {
+            Ok(_) => {
+                return Ok(Committed {
+                    version,
+                    changed: true,
+                })
+            }
+            Err(AggregateError::AggregateConflict) if attempt < ATTEMPTS && if_match.is_none() => {
+                tracing::debug!(
+                    aggregate = A::TYPE,
+                    id,
+                    attempt,
+                    "sequence conflict; retrying"
+                );
+                tokio::time::sleep(Duration::from_millis(2u64 << attempt)).await;
+            }
+            Err(AggregateError::AggregateConflict) if if_match.is_some() => {
+                return Err(Refused::StaleVersion {
+                    current: current + 1,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The write side's wiring: every aggregate's event store, handle and group
+//! committer, made once per process and shared by the command handlers.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use comics_common::auth::Jwt;
+use comics_domain::{Chapter, Comic, Library, Popularity, Rating};
+use sqlx::PgPool;
+
+use crate::facts::{ChapterFacts, ComicFacts, RoundComics};
+use crate::group_commit::GroupCommit;
+use crate::handle::Handle;
+use crate::store::Store;
+use crate::views::intake::ViewIntake;
+
+/// Everything a command handler needs.
+#[derive(Clone)]
+pub struct CommandState {
+    pub pool: PgPool,
+    pub stores: Arc<Stores>,
+    pub jwt: Arc<Jwt>,
+    /// Where accepted views go (absent: `POST .../views` answers 503).
+    pub views: Option<Arc<ViewIntake>>,
+}
+
+impl CommandState {
+    pub fn new(pool: PgPool, jwt: Arc<Jwt>) -> Self {
+        Self {
+            stores: Arc::new(Stores::new(pool.clone())),
+            pool,
+            jwt,
+            views: None,
+        }
+    }
+
+    /// Accepts views into the JetStream views stream.
+    pub fn with_views(
+        mut self,
+        js: async_nats::jetstream::Context,
+        names: comics_nats::Names,
+    ) -> Self {
+        self.views = Some(Arc::new(ViewIntake::new(js, names)));
+        self
+    }
+}
+
+impl FromRef<CommandState> for Arc<Jwt> {
+    fn from_ref(state: &CommandState) -> Self {
+        state.jwt.clone()
+    }
+}
+
+/// Each aggregate type's way in: a handle (comics, chapters), a group
+/// committer (ratings, bookmarks) or the bare store (popularity, which the
+/// view recorder writes).
+pub struct Stores {
+    pub comics: Handle<Comic>,
+    pub chapters: Handle<Chapter>,
+    /// Rating commands, committed in groups.
+    pub rating_commits: GroupCommit<Rating>,
+    /// Bookmark commands, committed in groups.
+    pub library_commits: GroupCommit<Library>,
+    pub popularity: Store<Popularity>,
+}
+
+impl Stores {
+    pub fn new(pool: PgPool) -> Self {
+        // One copy of each comic and chapter for the commands and for the
+        // questions other aggregates ask about them.
+        let comics = Arc::new(Store::new(&pool));
+        let chapters = Arc::new(Store::new(&pool));
+        let facts = Arc::new(ComicFacts(comics.clone()));
+        let rating_commits = GroupCommit::start(
+            Arc::new(Store::new(&pool)),
+            RoundComics::ratings(facts.clone()),
+        );
+        let library_commits = GroupCommit::start(
+            Arc::new(Store::new(&pool)),
+            RoundComics::bookmarks(facts.clone()),
+        );
+        Self {
+            comics: Handle::new(comics, Arc::new(ChapterFacts(chapters.clone()))),
+            chapters: Handle::new(chapters, facts),
+            rating_commits,
+            library_commits,
+            popularity: Store::new(&pool),
+        }
+    }
+}
