@@ -53,6 +53,8 @@ impl Rerate {
 
 /// A kept answer.
 pub struct Entry {
+    /// The projections it was computed from.
+    pub deps: &'static [comics_common::projections::ProjectionInfo],
     /// The change counter before it was computed.
     pub stamp: u64,
     pub computed_at: Instant,

@@ -24,19 +24,20 @@
 mod entry;
 mod flight;
 mod freshness;
+mod tasks;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::{to_bytes, Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{OriginalUri, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use comics_common::config::ReadCacheSettings;
 use comics_common::consistency::HEADER;
-use comics_common::projections::{ProjectionInfo, RATINGS};
+use comics_common::projections::ProjectionInfo;
 use comics_common::Problem;
 use sqlx::PgPool;
 
@@ -96,8 +97,8 @@ impl ResponseCache {
         ratings: PgPool,
     ) -> Arc<Self> {
         let cache = Self::build(freshness, settings, MAX_BODY);
-        tokio::spawn(keep_prior(Arc::downgrade(&cache), ratings));
-        tokio::spawn(report(Arc::downgrade(&cache)));
+        tokio::spawn(tasks::keep_prior(Arc::downgrade(&cache), ratings));
+        tokio::spawn(tasks::report(Arc::downgrade(&cache)));
         cache
     }
 
@@ -162,64 +163,6 @@ enum Counter {
     Recomputes,
 }
 
-/// Keeps the cache's prior: read at start and again, at most every half max
-/// age, after a rating changed it; forgotten when it cannot be read.
-async fn keep_prior(cache: std::sync::Weak<ResponseCache>, ratings: PgPool) {
-    loop {
-        let Some(cache) = cache.upgrade() else { return };
-        let known = *cache.prior.read().unwrap_or_else(|e| e.into_inner());
-        let due = match known {
-            None => true,
-            Some((stamp, _)) => cache.freshness.last_shared(&[RATINGS]) > stamp,
-        };
-        if due {
-            let stamp = cache.freshness.stamp();
-            let read = read_prior(&ratings).await;
-            if let Err(e) = &read {
-                tracing::warn!(error = %e, "cannot read the ratings' global mean for the read cache");
-            }
-            *cache.prior.write().unwrap_or_else(|e| e.into_inner()) =
-                read.ok().map(|prior| (stamp, prior));
-        }
-        let pause = cache.max_age / 2;
-        drop(cache);
-        tokio::time::sleep(pause).await;
-    }
-}
-
-/// Logs the counters every 10 s while they move (until metrics exist).
-async fn report(cache: std::sync::Weak<ResponseCache>) {
-    let mut last = CacheStats::default();
-    loop {
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        let Some(cache) = cache.upgrade() else { return };
-        let now = cache.stats();
-        if (now.hits, now.misses) != (last.hits, last.misses) {
-            tracing::info!(
-                hits = now.hits - last.hits,
-                misses = now.misses - last.misses,
-                stale = now.stale - last.stale,
-                recomputes = now.recomputes - last.recomputes,
-                entries = now.entries,
-                bytes = now.bytes,
-                "read cache, last 10 s"
-            );
-        }
-        last = now;
-    }
-}
-
-async fn read_prior(ratings: &PgPool) -> Result<Prior, sqlx::Error> {
-    let (m, a): (f64, f64) = sqlx::query_as(
-        "SELECT coalesce(max(votes::float8 / NULLIF(rated_comics, 0)), 0), \
-                coalesce(max(score_sum::float8 / NULLIF(votes, 0)), 0) \
-         FROM ratings.totals",
-    )
-    .fetch_one(ratings)
-    .await?;
-    Ok(Prior { m, a })
-}
-
 /// What a group of routes reads, for the cache.
 #[derive(Clone)]
 pub struct CachePolicy {
@@ -237,19 +180,52 @@ fn next_minute() -> Instant {
     Instant::now() + Duration::from_secs(60 - now.as_secs() % 60)
 }
 
+/// Whether `req` may be answered from the cache at all.
+fn cacheable(cache: &ResponseCache, req: &Request) -> bool {
+    req.method() == Method::GET && !req.headers().contains_key(HEADER) && cache.freshness.usable()
+}
+
+/// The cache key: the request's whole path and query (as sent, also inside
+/// a nested router).
+fn key_of(req: &Request) -> String {
+    match req.extensions().get::<OriginalUri>() {
+        Some(OriginalUri(uri)) => uri.to_string(),
+        None => req.uri().to_string(),
+    }
+}
+
+/// Middleware in front of all the routes (`from_fn_with_state` with the
+/// cache): answers a fresh kept answer at once, before routing and the
+/// routes' own layers; everything else goes on to the route, whose
+/// [`cached`] layer recomputes or keeps.
+pub async fn serve_hits(
+    State(cache): State<Arc<ResponseCache>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if cacheable(&cache, &req) {
+        if let Some(entry) = cache.entries.get(&key_of(&req)) {
+            if verdict(&cache, &entry) == Verdict::Fresh {
+                if let Some(hit) = cache.serve(&entry, "hit") {
+                    cache.count(Counter::Hits);
+                    return hit;
+                }
+            }
+        }
+    }
+    next.run(req).await
+}
+
 /// Middleware (`from_fn_with_state` with a [`CachePolicy`]).
 pub async fn cached(State(policy): State<CachePolicy>, req: Request, next: Next) -> Response {
     let cache = &policy.cache;
-    let bypass = req.method() != Method::GET
-        || req.headers().contains_key(HEADER)
-        || !cache.freshness.usable();
-    if bypass {
+    if !cacheable(cache, &req) {
         return next.run(req).await;
     }
-    let key = req.uri().to_string();
+    let key = key_of(&req);
     if let Some(entry) = cache.entries.get(&key) {
         let age = entry.computed_at.elapsed();
-        match verdict(&policy, &entry) {
+        match verdict(cache, &entry) {
             Verdict::Fresh => {
                 if let Some(hit) = cache.serve(&entry, "hit") {
                     cache.count(Counter::Hits);
@@ -285,7 +261,7 @@ pub async fn cached(State(policy): State<CachePolicy>, req: Request, next: Next)
             let fresh = cache
                 .entries
                 .get(&key)
-                .filter(|e| verdict(&policy, e) == Verdict::Fresh);
+                .filter(|e| verdict(cache, e) == Verdict::Fresh);
             match fresh.and_then(|entry| cache.serve(&entry, "hit")) {
                 Some(answer) => answer,
                 None => compute(&policy, key, req, next).await,
@@ -298,12 +274,9 @@ pub async fn cached(State(policy): State<CachePolicy>, req: Request, next: Next)
 /// before computing it itself.
 const FOLLOW_LIMIT: Duration = Duration::from_secs(2);
 
-fn verdict(policy: &CachePolicy, entry: &Entry) -> Verdict {
+fn verdict(cache: &ResponseCache, entry: &Entry) -> Verdict {
     let scope = entry.scope.map(|Scope(id)| id);
-    let judged = policy
-        .cache
-        .freshness
-        .judge(policy.deps, scope, entry.stamp);
+    let judged = cache.freshness.judge(entry.deps, scope, entry.stamp);
     let expired = entry.expires.is_some_and(|t| Instant::now() >= t);
     match (judged, expired, scope) {
         (Verdict::Fresh, true, Some(_)) => Verdict::Invalid,
@@ -333,6 +306,7 @@ async fn compute(policy: &CachePolicy, key: String, req: Request, next: Next) ->
     let content_type = parts.headers.get(header::CONTENT_TYPE).cloned();
     if let (Some(content_type), true) = (content_type, body.len() <= cache.max_body) {
         let entry = Entry {
+            deps: policy.deps,
             stamp,
             computed_at,
             expires: policy.clock_bound.then(next_minute),
