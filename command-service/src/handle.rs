@@ -147,13 +147,7 @@ where
                 return Err(Refused::StaleVersion { current });
             }
         }
-        let sink = EventSink::<A>::default();
-        context
-            .aggregate
-            .handle(command.clone(), services, &sink)
-            .await
-            .map_err(AggregateError::UserError)?;
-        let events = sink.collect().await;
+        let events = decide(&mut context.aggregate, command.clone(), services).await?;
         let version = current + events.len() as i64;
         if events.is_empty() {
             return Ok(Committed {
@@ -185,4 +179,18 @@ where
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// The events `command` decided on `aggregate` produces.
+pub async fn decide<A: Aggregate>(
+    aggregate: &mut A,
+    command: A::Command,
+    services: &A::Services,
+) -> Result<Vec<A::Event>, AggregateError<A::Error>> {
+    let sink = EventSink::<A>::default();
+    aggregate
+        .handle(command, services, &sink)
+        .await
+        .map_err(AggregateError::UserError)?;
+    Ok(sink.collect().await)
 }

@@ -6,12 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use comics_common::db::Held;
-use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::EventStoreAggregateContext;
 use cqrs_es::{Aggregate, AggregateError};
 use tokio::sync::oneshot;
 
-use crate::handle::{execute, Committed, Refused};
+use crate::handle::{decide, execute, Committed, Refused};
 use crate::store::{database_error, Append, Store};
 
 type Reply<A> = oneshot::Sender<Result<Committed, Refused<<A as Aggregate>::Error>>>;
@@ -96,19 +95,14 @@ where
     let mut pending = Vec::new();
     let mut again = Vec::new();
     for (job, (mut context, fresh)) in round.into_iter().zip(contexts) {
-        let sink = EventSink::<A>::default();
-        let decided = context
-            .aggregate
-            .handle(job.command.clone(), services, &sink)
-            .await;
+        let decided = decide(&mut context.aggregate, job.command.clone(), services).await;
         let current = context.current_sequence as i64;
         match decided {
             Err(_) if !fresh => again.push(job),
             Err(e) => {
-                let _ = job.reply.send(Err(AggregateError::UserError(e).into()));
+                let _ = job.reply.send(Err(e.into()));
             }
-            Ok(()) => {
-                let events = sink.collect().await;
+            Ok(events) => {
                 if events.is_empty() && !fresh {
                     again.push(job);
                 } else if events.is_empty() {

@@ -113,16 +113,7 @@ async fn publish_batches(
                 Err(_) => break,
             }
         }
-        let mut batch = ViewBatch::default();
-        let mut answers = Vec::with_capacity(waiting.len());
-        for view in waiting {
-            batch
-                .comics
-                .entry(view.comic_id)
-                .or_default()
-                .push(view.reader);
-            answers.push(view.stored);
-        }
+        let (batch, answers) = batch_of(waiting);
         let published = match serde_json::to_vec(&batch) {
             Ok(payload) => js
                 .send_publish(
@@ -157,4 +148,19 @@ async fn publish_batches(
             }
         }
     }
+}
+
+/// The views `waiting` as one batch, and where each one's answer goes.
+fn batch_of(waiting: Vec<Accepted>) -> (ViewBatch, Vec<oneshot::Sender<Option<u64>>>) {
+    let mut batch = ViewBatch::default();
+    let mut answers = Vec::with_capacity(waiting.len());
+    for view in waiting {
+        batch
+            .comics
+            .entry(view.comic_id)
+            .or_default()
+            .push(view.reader);
+        answers.push(view.stored);
+    }
+    (batch, answers)
 }

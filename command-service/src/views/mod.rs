@@ -18,6 +18,7 @@ pub mod batch;
 pub(crate) mod intake;
 pub mod recorder;
 mod routes;
+mod rule;
 
 pub use intake::ViewIntake;
 pub use routes::routes;

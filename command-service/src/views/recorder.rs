@@ -11,14 +11,15 @@
 //! recorded, and decides exactly as it would have: nothing is lost, nothing
 //! counted twice, wherever it stopped.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use async_nats::jetstream::{self, consumer::PullConsumer};
+use async_nats::jetstream;
+use async_nats::jetstream::consumer::{pull, PullConsumer};
 use chrono::{DateTime, Utc};
-use comics_domain::{Popularity, PopularityCommand, View};
+use comics_domain::{Popularity, PopularityCommand};
 use comics_nats::stream::ensure_views_stream;
 use comics_nats::Names;
 use cqrs_es::event_sink::EventSink;
@@ -28,17 +29,15 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::batch::{seen_key, ViewBatch};
+use super::rule::{Counted, Pending};
 use crate::state::Stores;
+use crate::store::Append;
 
 const CONSUMER: &str = "view-recorder";
 /// The most stream messages recorded in one commit.
 const BATCH: usize = 500;
 /// How long the first message of a commit waits for others to join it.
 const LINGER: Duration = Duration::from_millis(50);
-/// One reader's views of one comic count at most once in this long.
-const WINDOW_MS: i64 = 10 * 60 * 1000;
-
 pub struct ViewRecorder {
     pub js: jetstream::Context,
     pub names: Names,
@@ -46,39 +45,22 @@ pub struct ViewRecorder {
     pub pool: PgPool,
 }
 
-/// Which reader of which comic last counted, and when (ms since the epoch).
-#[derive(Default)]
-struct Counted {
-    at: HashMap<u128, i64>,
-    newest: i64,
-}
-
-impl Counted {
-    /// Whether a view by `key` at `at` counts; remembers it if it does.
-    fn counts(&mut self, key: u128, at: i64) -> bool {
-        self.newest = self.newest.max(at);
-        match self.at.get(&key) {
-            Some(last) if at - last < WINDOW_MS => false,
-            _ => {
-                self.at.insert(key, at);
-                true
-            }
+/// The messages of one commit: `first`, and whatever arrives within
+/// [`LINGER`] (up to [`BATCH`]): one commit (and one event per comic) per
+/// LINGER under load, not one per message.
+async fn gather(
+    messages: &mut pull::Stream,
+    first: jetstream::Message,
+) -> anyhow::Result<Vec<jetstream::Message>> {
+    let deadline = tokio::time::Instant::now() + LINGER;
+    let mut batch = vec![first];
+    while batch.len() < BATCH {
+        match tokio::time::timeout_at(deadline, messages.next()).await {
+            Ok(Some(m)) => batch.push(m?),
+            Ok(None) | Err(_) => break,
         }
     }
-
-    /// Forgets what can no longer matter.
-    fn prune(&mut self) {
-        let horizon = self.newest - WINDOW_MS;
-        self.at.retain(|_, at| *at > horizon);
-    }
-}
-
-/// One commit's worth: views per comic, and the readers counted per message.
-#[derive(Default)]
-struct Pending {
-    views: BTreeMap<Uuid, Vec<View>>,
-    counted: Vec<(i64, DateTime<Utc>, Vec<u8>)>,
-    last: u64,
+    Ok(batch)
 }
 
 impl ViewRecorder {
@@ -141,12 +123,7 @@ impl ViewRecorder {
         .await?;
         let mut counted = Counted::default();
         for (at, readers) in rows {
-            let at = at.timestamp_millis();
-            counted.newest = counted.newest.max(at);
-            for key in readers.chunks_exact(16) {
-                let key = u128::from_be_bytes(key.try_into().expect("16 bytes"));
-                counted.at.insert(key, at);
-            }
+            counted.restore(at.timestamp_millis(), &readers);
         }
         Ok((seq.unwrap_or(0) as u64, counted))
     }
@@ -165,66 +142,8 @@ impl ViewRecorder {
                 _ = shutdown.cancelled() => return Ok(()),
                 m = messages.next() => m.context("the views consumer ended")??,
             };
-            // Whatever arrives within LINGER joins the commit: one commit
-            // (and one event per comic) per LINGER under load, not one per
-            // message.
-            let deadline = tokio::time::Instant::now() + LINGER;
-            let mut batch = vec![first];
-            while batch.len() < BATCH {
-                match tokio::time::timeout_at(deadline, messages.next()).await {
-                    Ok(Some(m)) => batch.push(m?),
-                    Ok(None) | Err(_) => break,
-                }
-            }
-            let mut pending = Pending::default();
-            for message in &batch {
-                let info = message.info().map_err(|e| anyhow::anyhow!("{e}"))?;
-                let seq = info.stream_sequence;
-                if seq <= recorded {
-                    continue;
-                }
-                let want = expected.unwrap_or(seq);
-                anyhow::ensure!(
-                    seq == want,
-                    "views delivered out of turn (expected {want}, got {seq})"
-                );
-                expected = Some(seq + 1);
-                pending.last = seq;
-                let at = DateTime::<Utc>::from_timestamp(
-                    info.published.unix_timestamp(),
-                    info.published.nanosecond(),
-                )
-                .unwrap_or_else(Utc::now);
-                let views: ViewBatch = match serde_json::from_slice(&message.payload) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::warn!(seq, error = %e, "skipping a views message that is not a batch");
-                        continue;
-                    }
-                };
-                let ms = at.timestamp_millis();
-                let mut keys = Vec::new();
-                for (comic_id, readers) in views.comics {
-                    let mut count = 0u64;
-                    for reader in readers {
-                        let key = seen_key(comic_id, &reader);
-                        if counted.counts(key, ms) {
-                            keys.extend_from_slice(&key.to_be_bytes());
-                            count += 1;
-                        }
-                    }
-                    if count > 0 {
-                        pending
-                            .views
-                            .entry(comic_id)
-                            .or_default()
-                            .push(View { seq, at, count });
-                    }
-                }
-                if !keys.is_empty() {
-                    pending.counted.push((seq as i64, at, keys));
-                }
-            }
+            let batch = gather(&mut messages, first).await?;
+            let pending = Pending::judge(&batch, recorded, &mut expected, &mut counted)?;
             if pending.last > recorded {
                 commits += 1;
                 self.commit(recorded, &pending, commits.is_multiple_of(64))
@@ -242,9 +161,9 @@ impl ViewRecorder {
         }
     }
 
-    /// Appends the events, the readers counted and the sequence reached, in
-    /// one transaction (the events first: see the relay's release rule).
-    async fn commit(&self, from: u64, pending: &Pending, prune: bool) -> anyhow::Result<()> {
+    /// Decides a `RecordViews` command on each comic's Popularity, loaded
+    /// with one statement: what to append.
+    async fn decide(&self, pending: &Pending) -> anyhow::Result<Vec<Append<Popularity>>> {
         let store = &self.stores.popularity;
         let ids: Vec<String> = pending.views.keys().map(Uuid::to_string).collect();
         let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
@@ -273,6 +192,14 @@ impl ViewRecorder {
                 appends.push((context, events, metadata));
             }
         }
+        Ok(appends)
+    }
+
+    /// Appends the events, the readers counted and the sequence reached, in
+    /// one transaction (the events first: see the relay's release rule).
+    async fn commit(&self, from: u64, pending: &Pending, prune: bool) -> anyhow::Result<()> {
+        let store = &self.stores.popularity;
+        let appends = self.decide(pending).await?;
         let mut tx = self.pool.begin().await?;
         let appended = if appends.is_empty() {
             Vec::new()
@@ -283,21 +210,7 @@ impl ViewRecorder {
                 .map_err(|e| anyhow::anyhow!("cannot record views: {e}"))?
         };
         let stream = self.names.views_stream();
-        if !pending.counted.is_empty() {
-            let seqs: Vec<i64> = pending.counted.iter().map(|c| c.0).collect();
-            let ats: Vec<DateTime<Utc>> = pending.counted.iter().map(|c| c.1).collect();
-            let readers: Vec<&[u8]> = pending.counted.iter().map(|c| c.2.as_slice()).collect();
-            sqlx::query(
-                "INSERT INTO view_counted (stream, stream_sequence, at, readers) \
-                 SELECT $1, * FROM unnest($2::bigint[], $3::timestamptz[], $4::bytea[])",
-            )
-            .bind(&stream)
-            .bind(&seqs)
-            .bind(&ats)
-            .bind(&readers)
-            .execute(&mut *tx)
-            .await?;
-        }
+        write_counted(&mut tx, &stream, &pending.counted).await?;
         // Compare and set: a recorder that lost its lock (its connection
         // dropped) while still running cannot record over the new one.
         let moved = sqlx::query(
@@ -316,13 +229,7 @@ impl ViewRecorder {
             "another view recorder recorded past {from}; starting over"
         );
         if prune {
-            sqlx::query(
-                "DELETE FROM view_counted WHERE stream = $1 \
-                 AND at < (SELECT max(at) FROM view_counted WHERE stream = $1) - interval '11 minutes'",
-            )
-            .bind(&stream)
-            .execute(&mut *tx)
-            .await?;
+            prune_counted(&mut tx, &stream).await?;
         }
         tx.commit().await?;
         store.keep_all(appended);
@@ -330,36 +237,39 @@ impl ViewRecorder {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MIN: i64 = 60_000;
-
-    #[test]
-    fn a_reader_counts_once_per_ten_minutes_from_the_view_that_counted() {
-        let mut c = Counted::default();
-        assert!(c.counts(1, 0));
-        assert!(!c.counts(1, MIN));
-        // A view that did not count does not move the window.
-        assert!(!c.counts(1, 9 * MIN));
-        assert!(c.counts(1, 10 * MIN));
-        assert!(!c.counts(1, 19 * MIN + 59_999));
-        assert!(c.counts(1, 20 * MIN));
+/// Remembers the readers each message counted (the rule's memory).
+async fn write_counted(
+    tx: &mut sqlx::PgConnection,
+    stream: &str,
+    counted: &[(i64, DateTime<Utc>, Vec<u8>)],
+) -> sqlx::Result<()> {
+    if counted.is_empty() {
+        return Ok(());
     }
+    let seqs: Vec<i64> = counted.iter().map(|c| c.0).collect();
+    let ats: Vec<DateTime<Utc>> = counted.iter().map(|c| c.1).collect();
+    let readers: Vec<&[u8]> = counted.iter().map(|c| c.2.as_slice()).collect();
+    sqlx::query(
+        "INSERT INTO view_counted (stream, stream_sequence, at, readers) \
+         SELECT $1, * FROM unnest($2::bigint[], $3::timestamptz[], $4::bytea[])",
+    )
+    .bind(stream)
+    .bind(&seqs)
+    .bind(&ats)
+    .bind(&readers)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
 
-    #[test]
-    fn readers_and_comics_are_judged_apart_and_pruning_keeps_the_window() {
-        let mut c = Counted::default();
-        assert!(c.counts(1, 0));
-        assert!(c.counts(2, 0));
-        assert!(c.counts(3, 5 * MIN));
-        c.prune();
-        assert_eq!(c.at.len(), 3, "nothing is older than the window yet");
-        assert!(c.counts(4, 11 * MIN));
-        c.prune();
-        assert_eq!(c.at.len(), 2, "the views at 0 can no longer matter");
-        assert!(!c.counts(3, 14 * MIN));
-        assert!(c.counts(1, 14 * MIN));
-    }
+/// Forgets readers counted too long ago to matter.
+async fn prune_counted(tx: &mut sqlx::PgConnection, stream: &str) -> sqlx::Result<()> {
+    sqlx::query(
+        "DELETE FROM view_counted WHERE stream = $1 \
+         AND at < (SELECT max(at) FROM view_counted WHERE stream = $1) - interval '11 minutes'",
+    )
+    .bind(stream)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
