@@ -98,6 +98,7 @@ impl Application {
             ));
             router = router.merge(comics_command::router(state));
         }
+        let mut hot = None;
         if roles.queries {
             let store = |name: &str| {
                 stores
@@ -115,12 +116,18 @@ impl Application {
             )
             .with_views(events.clone(), names.views_stream())
             .with_cache(settings.read_cache);
+            hot = state.cache.clone();
             router = router.merge(comics_query::router(state));
         }
         let router = router
             .fallback(http::not_found)
             .layer(axum::middleware::from_fn(http::problem_for_plain_errors))
             .layer(axum::middleware::from_fn(http::request_id));
+        // Fresh cached reads are answered before routing.
+        let router = match hot {
+            Some(cache) => comics_query::cache::in_front(cache, router),
+            None => router,
+        };
 
         if roles.relay {
             let relay = Relay::new(events.clone(), nats.clone(), names.clone());

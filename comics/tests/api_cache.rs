@@ -189,3 +189,29 @@ async fn a_deleted_comic_leaves_cached_collections_at_once_whatever_their_max_ag
     assert_eq!(app.get(&format!("/api/v1/comics/{x}")).await.status(), 404);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_cached_answer_echoes_the_request_id_like_any_other() {
+    let app = TestApp::spawn().await;
+    let (x, token) = app.comic("Echo").await;
+    settle(&app, &x, &[token]).await;
+    let path = format!("{}/api/v1/comics/{x}", app.base);
+    for expected in ["miss", "hit"] {
+        let r = app
+            .http
+            .get(&path)
+            .header("x-request-id", "trace-42")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(how(&r), expected);
+        assert_eq!(r.headers()["x-request-id"], "trace-42");
+    }
+    let r = app.get(&format!("/api/v1/comics/{x}")).await;
+    assert_eq!(how(&r), "hit");
+    assert!(
+        r.headers().contains_key("x-request-id"),
+        "a fresh id when none was sent"
+    );
+    app.stop().await;
+}

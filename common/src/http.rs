@@ -22,13 +22,7 @@ pub struct RequestId(pub String);
 /// Middleware: assigns the request id, echoes it on the response and puts it
 /// on the tracing span.
 pub async fn request_id(mut req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let id = request_id_for(req.headers());
     req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id);
     let mut response = tracing::Instrument::instrument(next.run(req), span).await;
@@ -36,6 +30,17 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         response.headers_mut().insert(REQUEST_ID, v);
     }
     response
+}
+
+/// The id of a request with these headers: the client's `X-Request-Id` when
+/// it is a sane token, else a fresh UUID.
+pub fn request_id_for(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for RequestId {

@@ -129,12 +129,7 @@ pub fn router(state: QueryState) -> Router {
             &[&bookmarks_store],
         )))
         .with_state(state);
-    let router = Router::new().nest("/api/v1", api);
-    match cache {
-        // Fresh kept answers go out before routing.
-        Some(cache) => router.layer(from_fn_with_state(cache, cache::serve_hits)),
-        None => router,
-    }
+    Router::new().nest("/api/v1", api)
 }
 
 /// Middleware: refuses a request without a valid bearer token (401) before

@@ -33,13 +33,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{OriginalUri, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
+use axum::Router;
 use comics_common::config::ReadCacheSettings;
 use comics_common::consistency::HEADER;
 use comics_common::projections::ProjectionInfo;
 use comics_common::Problem;
 use sqlx::PgPool;
+use tower::Layer;
 
 use entry::{Body as Kept, Entry, Prior};
 pub use entry::{ComicAnswer, Rerate, Scope};
@@ -194,20 +196,25 @@ fn key_of(req: &Request) -> String {
     }
 }
 
-/// Middleware in front of all the routes (`from_fn_with_state` with the
-/// cache): answers a fresh kept answer at once, before routing and the
-/// routes' own layers; everything else goes on to the route, whose
-/// [`cached`] layer recomputes or keeps.
-pub async fn serve_hits(
-    State(cache): State<Arc<ResponseCache>>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// `app` behind a layer that answers fresh kept answers at once, before
+/// routing, the routes' own layers and the application's outer layers (it
+/// echoes the request id itself); everything else goes on to `app`, whose
+/// routes' [`cached`] layers recompute or keep.
+pub fn in_front(cache: Arc<ResponseCache>, app: Router) -> Router {
+    Router::new().fallback_service(from_fn_with_state(cache, serve_hits).layer(app))
+}
+
+async fn serve_hits(State(cache): State<Arc<ResponseCache>>, req: Request, next: Next) -> Response {
     if cacheable(&cache, &req) {
         if let Some(entry) = cache.entries.get(&key_of(&req)) {
             if verdict(&cache, &entry) == Verdict::Fresh {
-                if let Some(hit) = cache.serve(&entry, "hit") {
+                if let Some(mut hit) = cache.serve(&entry, "hit") {
                     cache.count(Counter::Hits);
+                    let id = comics_common::http::request_id_for(req.headers());
+                    if let Ok(id) = HeaderValue::from_str(&id) {
+                        hit.headers_mut()
+                            .insert(comics_common::http::REQUEST_ID, id);
+                    }
                     return hit;
                 }
             }
