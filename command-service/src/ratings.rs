@@ -64,6 +64,7 @@ async fn unrate(
     let id = rating_id(comic_id, &user.sub);
     let meta = metadata(&user, &request);
     let commits = &state.stores.rating_commits;
-    let done = commits.execute(id.to_string(), RatingCommand::Unrate, meta);
-    Ok(no_content(&done.await?.token))
+    let command = RatingCommand::Unrate;
+    let done = commits.execute(id.to_string(), command, meta).await?;
+    Ok(no_content(&done.token))
 }

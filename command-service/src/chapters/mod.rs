@@ -92,8 +92,10 @@ async fn change(
     }
     let command = ChapterCommand::Update(changes);
     let chapters = &state.stores.chapters;
-    let done = chapters.execute(chapter_id, command, &meta, Some(current.version));
-    let done = done.await?;
+    let expected = Some(current.version);
+    let done = chapters
+        .execute(chapter_id, command, &meta, expected)
+        .await?;
     done.mark(&mut token);
     if renumber.is_some() {
         let release = current.release(chapter_id);
@@ -178,7 +180,8 @@ async fn on_comic(
     meta: &HashMap<String, String>,
     token: &mut ConsistencyToken,
 ) -> Result<(), Problem> {
-    let done = state.stores.comics.execute(comic_id, command, meta, None);
-    done.await?.mark(token);
+    let comics = &state.stores.comics;
+    let done = comics.execute(comic_id, command, meta, None).await?;
+    done.mark(token);
     Ok(())
 }

@@ -64,8 +64,8 @@ async fn change(
     let _lock = lock_comic(&state.pool, id).await.map_err(database)?;
     let meta = metadata(&user, &request);
     let command = ComicCommand::Update(changes);
-    let done = state.stores.comics.execute(id, command, &meta, expected);
-    let done = done.await?;
+    let comics = &state.stores.comics;
+    let done = comics.execute(id, command, &meta, expected).await?;
     Ok(ok(id, done.version, &done.token))
 }
 
