@@ -11,10 +11,13 @@
 //! cache, which must therefore follow the projection too. One test reads
 //! with the token, which must show the view at once.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
+use crate::support::client::{consistency, json_with, problem};
+use crate::support::pipeline::{bounded, settle, Rng};
+use crate::support::{eventually, TestApp, TestEnv};
 use comics::{Application, Roles};
 use comics_command::views::batch::ViewBatch;
 use comics_common::consistency::ConsistencyToken;
@@ -23,9 +26,6 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use support::client::{consistency, json_with, problem};
-use support::pipeline::{bounded, settle, Rng};
-use support::{eventually, TestApp, TestEnv};
 
 /// How long views may take from 202 to the read side.
 const WAIT: Duration = Duration::from_secs(60);

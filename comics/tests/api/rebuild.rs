@@ -2,19 +2,17 @@
 //! log equals the one live projection produced, reads keep answering while
 //! it is swapped in, and live projection carries on after the swap.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::client::TestApp;
+use crate::support::pipeline::catalog::{
+    assert_same_catalog, catalog_pool, catalog_snapshot, deadlocks, wait_caught_up, workload, Admin,
+};
+use crate::support::pipeline::{bounded, settle, Rng};
 use comics_projections::catalog::CatalogProjector;
 use comics_projections::rebuild::rebuild;
 use serde_json::{json, Value};
-use support::client::TestApp;
-use support::pipeline::catalog::{
-    assert_same_catalog, catalog_pool, catalog_snapshot, deadlocks, wait_caught_up, workload, Admin,
-};
-use support::pipeline::{bounded, settle, Rng};
 use tokio_util::sync::CancellationToken;
 
 const LIMIT: Duration = Duration::from_secs(180);

@@ -1,11 +1,9 @@
 //! Chapters through HTTP: create, renumber, change and delete, with the
 //! `(comic, language, number)` uniqueness rule, read back via the query API.
 
-mod support;
-
+use crate::support::client::{consistency, error_fields, json_with, problem};
+use crate::support::TestApp;
 use serde_json::{json, Value};
-use support::client::{consistency, error_fields, json_with, problem};
-use support::TestApp;
 
 #[tokio::test]
 async fn a_created_chapter_defaults_to_english_and_is_published_now() {

@@ -1,15 +1,13 @@
 //! Who may write: admin endpoints answer 401 without a valid token and 403
 //! to a valid token without the admin role; reads need no token.
 
-mod support;
-
+use crate::support::client::{json_with, problem};
+use crate::support::TestApp;
 use chrono::Duration;
 use comics_common::auth::Jwt;
 use comics_common::config::JwtSettings;
 use reqwest::{Method, Response};
 use serde_json::json;
-use support::client::{json_with, problem};
-use support::TestApp;
 
 /// One admin request of each kind, on an existing comic and chapter.
 async fn admin_requests(app: &TestApp) -> Vec<(Method, String, Option<serde_json::Value>)> {

@@ -5,20 +5,18 @@
 //! and every read shows the same; views recorded after the swap are still
 //! projected.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::client::{consistency, json_with, TestApp};
+use crate::support::eventually;
+use crate::support::pipeline::{bounded, settle};
 use comics_projections::popularity::PopularityProjector;
 use comics_projections::rebuild::rebuild;
 use comics_projections::Projector;
 use futures::future::join_all;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use support::client::{consistency, json_with, TestApp};
-use support::eventually;
-use support::pipeline::{bounded, settle};
 
 const LIMIT: Duration = Duration::from_secs(180);
 const WAIT: Duration = Duration::from_secs(60);

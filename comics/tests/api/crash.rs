@@ -2,12 +2,18 @@
 //! moment, or dying between two steps that belong together, loses nothing,
 //! doubles nothing and reorders nothing.
 
-mod support;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::pipeline::catalog::{
+    assert_same_catalog, catalog_pool, catalog_snapshot, wait_caught_up, workload, Admin,
+};
+use crate::support::pipeline::{
+    assert_exactly_once_in_order, bounded, committed, event_count, read_stream, settle,
+    spawn_relay, wait_stream_len, write_events, writers_pool, Rng,
+};
+use crate::support::TestEnv;
 use async_nats::jetstream::{self, message::PublishMessage};
 use comics::Roles;
 use comics_nats::record::read_committed_after;
@@ -19,14 +25,6 @@ use comics_projections::runtime::{
     apply_batch, apply_batch_through, ensure_schema, CheckpointBehind,
 };
 use comics_projections::ProjectorRunner;
-use support::pipeline::catalog::{
-    assert_same_catalog, catalog_pool, catalog_snapshot, wait_caught_up, workload, Admin,
-};
-use support::pipeline::{
-    assert_exactly_once_in_order, bounded, committed, event_count, read_stream, settle,
-    spawn_relay, wait_stream_len, write_events, writers_pool, Rng,
-};
-use support::TestEnv;
 use tokio_util::sync::CancellationToken;
 
 const LIMIT: Duration = Duration::from_secs(180);

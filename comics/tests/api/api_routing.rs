@@ -1,12 +1,10 @@
 //! What lies outside the endpoints: unknown routes, wrong methods, and the
 //! health probes.
 
-mod support;
-
+use crate::support::client::{json_with, problem};
+use crate::support::TestApp;
 use reqwest::Method;
 use serde_json::json;
-use support::client::{json_with, problem};
-use support::TestApp;
 
 #[tokio::test]
 async fn an_unknown_route_is_a_not_found_problem() {

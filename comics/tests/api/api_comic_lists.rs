@@ -1,10 +1,10 @@
 //! `GET /api/v1/comics` (paging, filters, sorting) and `GET /api/v1/genres`.
 
-mod support;
+use crate::support;
 
+use crate::support::client::{json_with, problem};
+use crate::support::TestApp;
 use serde_json::{json, Value};
-use support::client::{json_with, problem};
-use support::TestApp;
 
 /// Creates one comic per body, in order, and waits until all are projected;
 /// returns their ids and the last write's token.
@@ -221,5 +221,4 @@ async fn genres_are_listed_by_name_with_their_comic_counts() {
     app.stop().await;
 }
 
-#[path = "comic_lists/reference.rs"]
 mod reference;

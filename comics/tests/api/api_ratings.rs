@@ -2,18 +2,16 @@
 //! document's `rating` (exact under concurrency, Bayesian per API.md), the
 //! top-rated ranking, `sort=rating`, and `/me/ratings`.
 
-mod support;
-
 use std::collections::BTreeMap;
 
+use crate::support::client::{consistency, error_fields, json_with, problem};
+use crate::support::writer::{metadata, Writer};
+use crate::support::TestApp;
 use comics_domain::values::Score;
 use comics_domain::{rating_id, RatingCommand};
 use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::client::{consistency, error_fields, json_with, problem};
-use support::writer::{metadata, Writer};
-use support::TestApp;
 use uuid::Uuid;
 
 /// Float tolerance for averages (API.md gives no rounding; they are `f64`).

@@ -1,12 +1,12 @@
 //! Comic bodies that break a rule (422 naming the field), and bodies that are
 //! not acceptable JSON at all (400, 413, 415).
 
-mod support;
+use crate::support;
 
+use crate::support::client::{error_fields, problem};
+use crate::support::TestApp;
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::client::{error_fields, problem};
-use support::TestApp;
 
 /// Asserts that creating a comic from `body` is a 422 naming `field` (or an
 /// entry of it, such as `genres[0]`).

@@ -1,12 +1,10 @@
 //! Bookmarks through HTTP: `PUT`/`DELETE /me/bookmarks/{comic_id}` (both
 //! idempotent) and the caller's library at `GET /me/bookmarks`.
 
-mod support;
-
+use crate::support::client::{consistency, json_with, problem};
+use crate::support::writer::Writer;
+use crate::support::TestApp;
 use serde_json::{json, Value};
-use support::client::{consistency, json_with, problem};
-use support::writer::Writer;
-use support::TestApp;
 
 /// Bookmarks `comic_id` as `token`, asserts 204 and returns the consistency token.
 async fn bookmarked(app: &TestApp, token: &str, comic_id: &str) -> String {

@@ -10,8 +10,8 @@ use comics_projections::rebuild::rebuild;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-use super::support::client::{consistency, json_with};
-use super::support::TestApp;
+use crate::support::client::{consistency, json_with};
+use crate::support::TestApp;
 
 const GENRES: [&str; 3] = ["action", "drama", "comedy"];
 const STATUSES: [&str; 3] = ["ongoing", "completed", "hiatus"];

@@ -2,16 +2,14 @@
 //! the stream exactly once, in commit order, whatever the overlap of the
 //! transactions that wrote them, and across relay restarts.
 
-mod support;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
-use support::pipeline::{
+use crate::support::pipeline::{
     assert_exactly_once_in_order, bounded, committed, insert_event, message_id, read_stream,
     settle, spawn_relay, stop_relay, stream_last, wait_stream_len, write_events, writers_pool, Rng,
 };
-use support::TestEnv;
+use crate::support::TestEnv;
 
 const LIMIT: Duration = Duration::from_secs(120);
 const WAIT: Duration = Duration::from_secs(30);

@@ -1,13 +1,11 @@
 //! Write-then-read consistency (`X-Consistency-Token`) and concurrent writers
 //! on one aggregate.
 
-mod support;
-
+use crate::support::client::{consistency, json_with, problem};
+use crate::support::TestApp;
 use comics_common::consistency::ConsistencyToken;
 use futures::future::join_all;
 use serde_json::json;
-use support::client::{consistency, json_with, problem};
-use support::TestApp;
 
 #[tokio::test]
 async fn a_read_with_a_writes_token_always_sees_that_write() {

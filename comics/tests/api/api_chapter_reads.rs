@@ -2,11 +2,9 @@
 //! `order=desc`, a chapter's neighbours, and what the comic document says
 //! about its chapters.
 
-mod support;
-
+use crate::support::client::{consistency, json_with, problem};
+use crate::support::TestApp;
 use serde_json::{json, Value};
-use support::client::{consistency, json_with, problem};
-use support::TestApp;
 
 /// Creates chapters of `comic` in the order given (`(number, language)`) and
 /// waits until all of them are projected; returns their ids and last token.

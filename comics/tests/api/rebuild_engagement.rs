@@ -3,11 +3,12 @@
 //! HTTP, a rebuild from the event log reproduces the live query stores row
 //! for row, and live projection carries on after the swap.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::client::{consistency, json_with, TestApp};
+use crate::support::eventually;
+use crate::support::pipeline::{bounded, settle};
 use comics_nats::record::{read_committed_after, CommitCursor};
 use comics_projections::bookmarks::BookmarksProjector;
 use comics_projections::ratings::RatingsProjector;
@@ -17,9 +18,6 @@ use comics_projections::Projector;
 use futures::future::join_all;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use support::client::{consistency, json_with, TestApp};
-use support::eventually;
-use support::pipeline::{bounded, settle};
 
 const LIMIT: Duration = Duration::from_secs(180);
 const USERS: usize = 6;

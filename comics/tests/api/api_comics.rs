@@ -1,11 +1,9 @@
 //! Comics through HTTP: create, change and delete, each read back through the
 //! query API with the write's consistency token.
 
-mod support;
-
+use crate::support::client::{consistency, json_with, problem};
+use crate::support::TestApp;
 use serde_json::{json, Value};
-use support::client::{consistency, json_with, problem};
-use support::TestApp;
 
 #[tokio::test]
 async fn creating_a_comic_answers_201_with_location_id_version_and_token() {

@@ -3,11 +3,9 @@
 //! search text and grams), found by the query API in any script, case- and
 //! accent-insensitively.
 
-mod support;
-
+use crate::support::client::{consistency, json_with};
+use crate::support::TestApp;
 use serde_json::{json, Value};
-use support::client::{consistency, json_with};
-use support::TestApp;
 
 /// The titles listed for `q` (percent-encoded here) after `token`'s write.
 async fn found(app: &TestApp, q: &str, token: &str) -> Vec<String> {

@@ -4,11 +4,12 @@
 //! the views (to a future clock), across a restart of the projectors (views
 //! recorded meanwhile land before the marks) and after a rebuild.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::support::client::{json_with, TestApp};
+use crate::support::eventually;
+use crate::support::pipeline::{bounded, settle};
 use chrono::{TimeDelta, Utc};
 use comics::Roles;
 use comics_projections::popularity::{ager, PopularityProjector};
@@ -16,9 +17,6 @@ use comics_projections::rebuild::rebuild;
 use futures::future::join_all;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use support::client::{json_with, TestApp};
-use support::eventually;
-use support::pipeline::{bounded, settle};
 use tokio_util::sync::CancellationToken;
 
 const LIMIT: Duration = Duration::from_secs(180);

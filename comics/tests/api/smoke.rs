@@ -1,9 +1,7 @@
 //! The shortest path through the whole system: write, then read it back.
 
-mod support;
-
+use crate::support::TestApp;
 use serde_json::json;
-use support::TestApp;
 
 #[tokio::test]
 async fn a_created_comic_can_be_read_back_with_its_consistency_token() {

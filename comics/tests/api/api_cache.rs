@@ -1,13 +1,11 @@
 //! The hot-read cache never keeps serving an answer once the projections it
 //! came from have changed (reads without a consistency token).
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::client::consistency;
+use crate::support::{eventually, TestApp};
 use serde_json::{json, Value};
-use support::client::consistency;
-use support::{eventually, TestApp};
 
 #[tokio::test]
 async fn a_cached_comic_shows_a_change_and_then_its_deletion() {
