@@ -50,11 +50,26 @@ impl super::Projector for CatalogProjector {
         match event.aggregate_type.as_str() {
             "Comic" => {
                 let e: ComicEvent = serde_json::from_value(event.tagged_payload())?;
-                let before = counts::kind_of(db, schema, id).await?;
+                // Only a creation, a deletion or a change of status or type
+                // moves the counts (the others need not read the row twice).
+                let counted = match &e {
+                    ComicEvent::ComicCreated { .. } | ComicEvent::ComicDeleted {} => true,
+                    ComicEvent::ComicUpdated { changes } => {
+                        changes.status.is_some() || changes.comic_type.is_some()
+                    }
+                    _ => false,
+                };
+                let before = match counted {
+                    true => counts::kind_of(db, schema, id).await?,
+                    false => None,
+                };
                 if matches!(e, ComicEvent::ComicDeleted {}) {
                     engagement::forget(db, schema, id).await?;
                 }
                 comics::apply(db, schema, &at, e).await?;
+                if !counted {
+                    return Ok(());
+                }
                 let after = counts::kind_of(db, schema, id).await?;
                 counts::moved(db, schema, before, after).await
             }

@@ -235,6 +235,24 @@ async fn every_filter_and_sort_agrees_with_a_reference_and_totals_are_exact() {
             }
         }
     }
+    // A change of status moves the kept counts behind the totals.
+    let moved = &known[0];
+    let patched = app
+        .patch_comic(&moved.id, json!({"status": "hiatus"}))
+        .await;
+    let token = consistency(&patched);
+    for (status, change) in [(moved.status, -1i64), ("hiatus", 1)] {
+        let before = known.iter().filter(|c| c.status == status).count() as i64;
+        let path = format!("/api/v1/comics/{}", moved.id);
+        json_with(app.get_after(&path, &token).await, 200).await;
+        let list = json_with(
+            app.get(&format!("/api/v1/comics?status={status}")).await,
+            200,
+        )
+        .await;
+        let expected = before + change;
+        assert_eq!(list["total"], json!(expected), "status={status}");
+    }
     let bay = bayesian(&known);
     for comic in known.iter().filter(|c| c.votes > 0) {
         let doc = json_with(app.get(&format!("/api/v1/comics/{}", comic.id)).await, 200).await;
