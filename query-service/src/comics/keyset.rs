@@ -12,9 +12,45 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use sqlx::{Postgres, QueryBuilder};
 
-use super::query::Sort;
+use comics_common::Problem;
+
 use crate::listing::{bad_param, Order};
 use crate::search::{relevance_sql, Search};
+
+/// `sort=`: the orders that have a projection behind them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Title,
+    CreatedAt,
+    UpdatedAt,
+    /// By bayesian average (then votes, then id), unrated comics last.
+    Rating,
+    /// By all-time views (then id), comics never viewed last.
+    Popularity,
+}
+
+impl Sort {
+    pub(super) fn parse(raw: Option<&str>) -> Result<Self, Problem> {
+        match raw.unwrap_or("created_at") {
+            "title" => Ok(Sort::Title),
+            "created_at" => Ok(Sort::CreatedAt),
+            "updated_at" => Ok(Sort::UpdatedAt),
+            "rating" => Ok(Sort::Rating),
+            "popularity" => Ok(Sort::Popularity),
+            _ => Err(bad_param(
+                "sort",
+                "must be one of: title created_at updated_at rating popularity",
+            )),
+        }
+    }
+
+    pub(super) fn default_order(self) -> Order {
+        match self {
+            Sort::Title => Order::Asc,
+            Sort::CreatedAt | Sort::UpdatedAt | Sort::Rating | Sort::Popularity => Order::Desc,
+        }
+    }
+}
 
 /// The Bayesian average over `c` and `g` (as in `document::COLUMNS`), 0
 /// without votes.
@@ -152,7 +188,7 @@ impl Cursor {
         search: Option<&Search>,
         sort: Sort,
         order: Order,
-    ) -> Result<Self, comics_common::Problem> {
+    ) -> Result<Self, Problem> {
         let bad = || {
             bad_param(
                 "after",

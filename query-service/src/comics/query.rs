@@ -5,7 +5,7 @@ use comics_common::Problem;
 use comics_domain::values::{ComicStatus, ComicType, Genre};
 use serde::Deserialize;
 
-use super::keyset::Cursor;
+use super::keyset::{Cursor, Sort};
 use crate::listing::{bad_param, bad_value, given, Order, Paging};
 
 /// At most as many genres as a comic may carry.
@@ -35,41 +35,6 @@ pub struct ComicFilter {
     pub genres: Vec<String>,
     pub status: Option<ComicStatus>,
     pub kind: Option<ComicType>,
-}
-
-/// `sort=`: the orders that have a projection behind them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sort {
-    Title,
-    CreatedAt,
-    UpdatedAt,
-    /// By bayesian average (then votes, then id), unrated comics last.
-    Rating,
-    /// By all-time views (then id), comics never viewed last.
-    Popularity,
-}
-
-impl Sort {
-    fn parse(raw: Option<&str>) -> Result<Self, Problem> {
-        match raw.unwrap_or("created_at") {
-            "title" => Ok(Sort::Title),
-            "created_at" => Ok(Sort::CreatedAt),
-            "updated_at" => Ok(Sort::UpdatedAt),
-            "rating" => Ok(Sort::Rating),
-            "popularity" => Ok(Sort::Popularity),
-            _ => Err(bad_param(
-                "sort",
-                "must be one of: title created_at updated_at rating popularity",
-            )),
-        }
-    }
-
-    fn default_order(self) -> Order {
-        match self {
-            Sort::Title => Order::Asc,
-            Sort::CreatedAt | Sort::UpdatedAt | Sort::Rating | Sort::Popularity => Order::Desc,
-        }
-    }
 }
 
 /// A valid `GET /comics` request.
