@@ -155,6 +155,16 @@ async fn a_cached_comic_shows_the_bayesian_average_as_ratings_elsewhere_move_it(
     .await;
     assert!(cached, "re-rated from the kept answer, not recomputed");
     assert_ne!(exact["rating"]["bayesian"], json!(10.0));
+    // Y's deletion takes its low score out of the global mean: X's kept
+    // answer follows (X alone rated: its Bayesian average is its own mean).
+    let gone = consistency(&app.delete_comic(&y).await);
+    let exact: Value = app.get_after(&path, &gone).await.json().await.unwrap();
+    assert_eq!(exact["rating"]["bayesian"], json!(10.0));
+    eventually(Duration::from_secs(5), || async {
+        let doc: Value = app.get(&path).await.json().await.ok()?;
+        (doc["rating"] == exact["rating"]).then_some(())
+    })
+    .await;
     app.stop().await;
 }
 

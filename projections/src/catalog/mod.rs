@@ -119,7 +119,8 @@ impl super::Projector for CatalogProjector {
         events: &[&EventRecord],
     ) -> anyhow::Result<Changes> {
         let mut changes = crate::changes::named_by(events);
-        changes.shared = events.iter().any(|e| e.aggregate_type == RATING);
+        // A rating, or a rated comic's deletion, moves the global mean.
+        changes.shared = changes.deleted || events.iter().any(|e| e.aggregate_type == RATING);
         let unnamed: Vec<Uuid> = events
             .iter()
             .filter(|e| e.aggregate_type == CHAPTER && crate::changes::comic_named_by(e).is_none())

@@ -19,8 +19,8 @@ impl crate::Projector for RatingsProjector {
         RATINGS
     }
 
-    /// A rating moves the global mean and vote count, so the Bayesian
-    /// average every comic shows: a shared change.
+    /// A rating, or a rated comic's deletion, moves the global mean and vote
+    /// count, so the Bayesian average every comic shows: a shared change.
     async fn changes(
         &self,
         _db: &mut PgConnection,
@@ -28,9 +28,11 @@ impl crate::Projector for RatingsProjector {
         events: &[&EventRecord],
     ) -> anyhow::Result<Changes> {
         let mut changes = crate::changes::named_by(events);
-        changes.shared = events
-            .iter()
-            .any(|e| e.aggregate_type == comics_domain::aggregate_types::RATING);
+        // A deleted comic's votes leave the global totals too.
+        changes.shared = changes.deleted
+            || events
+                .iter()
+                .any(|e| e.aggregate_type == comics_domain::aggregate_types::RATING);
         Ok(changes)
     }
 
