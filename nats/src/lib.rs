@@ -4,10 +4,10 @@
 //! log in commit order and publishes it without loss, gap or duplicate.
 #![forbid(unsafe_code)]
 
-pub mod leader;
 pub mod record;
 pub mod relay;
 pub mod stream;
+pub mod worker;
 
 pub use record::{CommitCursor, EventRecord};
 pub use stream::Names;

@@ -20,12 +20,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage, stream};
+use async_trait::async_trait;
 use sqlx::postgres::PgListener;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
 use crate::record::{any_after, read_committed_after, CommitCursor, EventRecord};
 use crate::stream::{ensure_stream, Names};
+use crate::worker::{supervise, Attempt, Leadership, Stop};
 
 pub const TX_ID_HEADER: &str = "Comics-Tx-Id";
 pub const POSITION_HEADER: &str = "Comics-Position";
@@ -61,42 +63,12 @@ impl Relay {
     /// Runs until `shutdown`, finishing the batch in hand. Only one relay per
     /// stream publishes at a time (a Postgres advisory lock); others wait.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        loop {
-            let leader = tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                l = self.become_leader() => l,
-            };
-            let result = match leader {
-                Ok(mut conn) => {
-                    let r = match ensure_stream(&self.js, &self.names).await {
-                        Ok(stream) => self.lead(&stream, &mut conn, &shutdown).await,
-                        Err(e) => Err(e),
-                    };
-                    drop(conn);
-                    r
-                }
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    tracing::warn!(error = format!("{e:#}"), "relay interrupted; resuming");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    }
-                }
-            }
-        }
-    }
-
-    /// Waits for the advisory lock that makes this relay the stream's only
-    /// publisher; the lock lives as long as the returned connection.
-    async fn become_leader(&self) -> anyhow::Result<sqlx::PgConnection> {
-        let key = format!("comics-relay:{}", self.names.stream());
-        let conn = crate::leader::acquire(&self.pool, &key).await?;
-        tracing::info!(stream = %self.names.stream(), "relay is publishing");
-        Ok(conn)
+        let leadership = Leadership {
+            pool: self.pool.clone(),
+            key: format!("comics-relay:{}", self.names.stream()),
+        };
+        supervise("relay", Some(&leadership), &self, &shutdown).await;
+        Ok(())
     }
 
     /// Publishes until shutdown. `leader` is the connection holding the
@@ -106,7 +78,7 @@ impl Relay {
         stream: &stream::Stream,
         leader: &mut sqlx::PgConnection,
         shutdown: &CancellationToken,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Stop> {
         let mut end = stream_end(stream).await?;
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(NOTIFY_CHANNEL).await?;
@@ -160,7 +132,7 @@ impl Relay {
             }
             unlock(leader, ASLEEP_LOCK).await?;
         }
-        Ok(())
+        Ok(Stop::Shutdown)
     }
 
     /// Publishes `batch` in order, all in flight at once, then awaits the acks.
@@ -223,6 +195,20 @@ impl Relay {
         .await?;
         *saved = (Instant::now(), Some(cursor));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Attempt for Relay {
+    async fn attempt(
+        &self,
+        leader: Option<&mut PgConnection>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Stop> {
+        let leader = leader.context("the relay runs only as the leader")?;
+        tracing::info!(stream = %self.names.stream(), "relay is publishing");
+        let stream = ensure_stream(&self.js, &self.names).await?;
+        self.lead(&stream, leader, shutdown).await
     }
 }
 

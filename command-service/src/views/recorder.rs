@@ -17,14 +17,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_nats::jetstream;
-use async_nats::jetstream::consumer::{pull, PullConsumer};
+use async_nats::jetstream::consumer::PullConsumer;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use comics_domain::{Popularity, PopularityCommand};
 use comics_nats::stream::ensure_views_stream;
+use comics_nats::worker::ordered::{self, Batching, Delivered, OrderedConsumer};
+use comics_nats::worker::Leadership;
 use comics_nats::Names;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
-use futures::StreamExt;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -36,8 +38,13 @@ use crate::store::Append;
 const CONSUMER: &str = "view-recorder";
 /// The most stream messages recorded in one commit.
 const BATCH: usize = 500;
-/// How long the first message of a commit waits for others to join it.
+/// How long the first message of a commit waits for others to join it:
+/// one commit (and one event per comic) per LINGER under load, not one per
+/// message.
 const LINGER: Duration = Duration::from_millis(50);
+/// How often (in commits) the rule's memory is pruned.
+const PRUNE_EVERY: u64 = 64;
+
 pub struct ViewRecorder {
     pub js: jetstream::Context,
     pub names: Names,
@@ -45,68 +52,49 @@ pub struct ViewRecorder {
     pub pool: PgPool,
 }
 
-/// The messages of one commit: `first`, and whatever arrives within
-/// [`LINGER`] (up to [`BATCH`]): one commit (and one event per comic) per
-/// LINGER under load, not one per message.
-async fn gather(
-    messages: &mut pull::Stream,
-    first: jetstream::Message,
-) -> anyhow::Result<Vec<jetstream::Message>> {
-    let deadline = tokio::time::Instant::now() + LINGER;
-    let mut batch = vec![first];
-    while batch.len() < BATCH {
-        match tokio::time::timeout_at(deadline, messages.next()).await {
-            Ok(Some(m)) => batch.push(m?),
-            Ok(None) | Err(_) => break,
-        }
-    }
-    Ok(batch)
+/// What the recorder keeps between commits.
+pub struct Memory {
+    /// The last views message recorded (the position of record).
+    recorded: u64,
+    counted: Counted,
+    commits: u64,
 }
 
 impl ViewRecorder {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let key = format!("comics-view-recorder:{}", self.names.views_stream());
-        loop {
-            let leader = tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                l = comics_nats::leader::acquire(&self.pool, &key) => l,
-            };
-            let result = match leader {
-                Ok(lock) => {
-                    tracing::info!("view recorder is recording");
-                    let r = self.consume(&shutdown).await;
-                    drop(lock);
-                    r
-                }
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    tracing::warn!(
-                        error = format!("{e:#}"),
-                        "view recorder interrupted; resuming"
-                    );
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    }
-                }
-            }
+        ordered::run(&self, &shutdown).await;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl OrderedConsumer for ViewRecorder {
+    type Session = Memory;
+
+    fn name(&self) -> String {
+        "view recorder".into()
+    }
+
+    fn batching(&self) -> Batching {
+        Batching {
+            max: BATCH,
+            linger: LINGER,
+            // Views older than the stream's max age are gone.
+            may_start_later: true,
+            idle_after: None,
         }
     }
 
-    /// (Re)creates the consumer to deliver from just after `recorded`.
-    async fn consumer(&self, recorded: u64) -> anyhow::Result<PullConsumer> {
-        let stream = ensure_views_stream(&self.js, &self.names).await?;
-        let _ = stream.delete_consumer(CONSUMER).await;
-        stream
-            .create_consumer(self.names.recorder_consumer(recorded + 1)?)
-            .await
-            .context("cannot create the view recorder's consumer")
+    fn leadership(&self) -> Option<Leadership> {
+        Some(Leadership {
+            pool: self.pool.clone(),
+            key: format!("comics-view-recorder:{}", self.names.views_stream()),
+        })
     }
 
-    async fn recorded(&self) -> anyhow::Result<(u64, Counted)> {
+    /// The sequence recorded, and the readers counted in the last 10
+    /// minutes before it (the rule's memory).
+    async fn resume(&self) -> anyhow::Result<(u64, Memory)> {
         let stream = self.names.views_stream();
         let seq: Option<i64> =
             sqlx::query_scalar("SELECT stream_sequence FROM view_recorder WHERE stream = $1")
@@ -125,42 +113,44 @@ impl ViewRecorder {
         for (at, readers) in rows {
             counted.restore(at.timestamp_millis(), &readers);
         }
-        Ok((seq.unwrap_or(0) as u64, counted))
+        let recorded = seq.unwrap_or(0) as u64;
+        tracing::info!(recorded, "view recorder is recording");
+        let memory = Memory {
+            recorded,
+            counted,
+            commits: 0,
+        };
+        Ok((recorded, memory))
     }
 
-    async fn consume(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let (mut recorded, mut counted) = self.recorded().await?;
-        let consumer = self.consumer(recorded).await?;
-        let mut messages = consumer.messages().await?;
-        // The first delivery may be past `recorded + 1` when older views
-        // expired from the stream: that is where delivery begins. Later, any
-        // jump is a redelivery out of turn.
-        let mut expected: Option<u64> = None;
-        let mut commits = 0u64;
-        loop {
-            let first = tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                m = messages.next() => m.context("the views consumer ended")??,
-            };
-            let batch = gather(&mut messages, first).await?;
-            let pending = Pending::judge(&batch, recorded, &mut expected, &mut counted)?;
-            if pending.last > recorded {
-                commits += 1;
-                self.commit(recorded, &pending, commits.is_multiple_of(64))
-                    .await?;
-                recorded = pending.last;
-                if commits.is_multiple_of(64) {
-                    counted.prune();
-                }
-            }
-            if let Some(last) = batch.last() {
-                last.ack()
-                    .await
-                    .map_err(|e| anyhow::anyhow!("ack failed: {e}"))?;
-            }
+    async fn consumer(&self, start: u64) -> anyhow::Result<PullConsumer> {
+        let stream = ensure_views_stream(&self.js, &self.names).await?;
+        let _ = stream.delete_consumer(CONSUMER).await;
+        stream
+            .create_consumer(self.names.recorder_consumer(start)?)
+            .await
+            .context("cannot create the view recorder's consumer")
+    }
+
+    async fn commit(
+        &self,
+        memory: &mut Memory,
+        batch: &[Delivered<'_>],
+        _shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let pending = Pending::judge(batch, &mut memory.counted)?;
+        memory.commits += 1;
+        let prune = memory.commits.is_multiple_of(PRUNE_EVERY);
+        self.record(memory.recorded, &pending, prune).await?;
+        memory.recorded = pending.last;
+        if prune {
+            memory.counted.prune();
         }
+        Ok(())
     }
+}
 
+impl ViewRecorder {
     /// Decides a `RecordViews` command on each comic's Popularity, loaded
     /// with one statement: what to append.
     async fn decide(&self, pending: &Pending) -> anyhow::Result<Vec<Append<Popularity>>> {
@@ -197,7 +187,7 @@ impl ViewRecorder {
 
     /// Appends the events, the readers counted and the sequence reached, in
     /// one transaction (the events first: see the relay's release rule).
-    async fn commit(&self, from: u64, pending: &Pending, prune: bool) -> anyhow::Result<()> {
+    async fn record(&self, from: u64, pending: &Pending, prune: bool) -> anyhow::Result<()> {
         let store = &self.stores.popularity;
         let appends = self.decide(pending).await?;
         let mut tx = self.pool.begin().await?;

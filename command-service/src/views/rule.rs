@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use async_nats::jetstream;
 use chrono::{DateTime, Utc};
 use comics_domain::View;
+use comics_nats::worker::ordered::Delivered;
 use uuid::Uuid;
 
 use super::batch::{seen_key, ViewBatch};
@@ -59,28 +59,13 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// The views of `batch` that count, by the rule and `counted`, skipping
-    /// messages at or before `recorded`; `expected` is the next sequence
-    /// due (`None` before the first delivery).
-    pub fn judge(
-        batch: &[jetstream::Message],
-        recorded: u64,
-        expected: &mut Option<u64>,
-        counted: &mut Counted,
-    ) -> anyhow::Result<Self> {
+    /// The views of `batch` (delivered in turn) that count, by the rule and
+    /// `counted`.
+    pub fn judge(batch: &[Delivered<'_>], counted: &mut Counted) -> anyhow::Result<Self> {
         let mut pending = Pending::default();
-        for message in batch {
+        for Delivered { seq, message } in batch {
+            let seq = *seq;
             let info = message.info().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let seq = info.stream_sequence;
-            if seq <= recorded {
-                continue;
-            }
-            let want = expected.unwrap_or(seq);
-            anyhow::ensure!(
-                seq == want,
-                "views delivered out of turn (expected {want}, got {seq})"
-            );
-            *expected = Some(seq + 1);
             pending.last = seq;
             let at = DateTime::<Utc>::from_timestamp(
                 info.published.unix_timestamp(),

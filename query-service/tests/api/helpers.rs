@@ -23,8 +23,8 @@ const RATINGS_SCHEMA: &str = include_str!("../../../projections/src/ratings/sche
 const BOOKMARKS_SCHEMA: &str = include_str!("../../../projections/src/bookmarks/schema.sql");
 const POPULARITY_SCHEMA: &str = include_str!("../../../projections/src/popularity/schema.sql");
 /// What the projector runtime adds to every query store
-/// (`projections/src/runtime.rs`, `BOOKKEEPING`).
-const BOOKKEEPING: &str = include_str!("../../../projections/src/bookkeeping.sql");
+/// (`projections/src/runtime/`, `BOOKKEEPING`).
+const BOOKKEEPING: &str = include_str!("../../../projections/src/runtime/bookkeeping.sql");
 const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const JWT_SECRET: &str = "query-service-test-secret";
 

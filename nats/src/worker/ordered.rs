@@ -1,0 +1,168 @@
+//! A worker over a JetStream stream: the view recorder and every projector.
+//! The loop of [`run`] keeps the rules of the parent module; a consumer says
+//! only where it stands ([`OrderedConsumer::resume`]), how to deliver from
+//! there, and how to commit a batch.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream::{self, consumer::pull, consumer::PullConsumer};
+use async_trait::async_trait;
+use futures::StreamExt;
+use sqlx::PgConnection;
+use tokio_util::sync::CancellationToken;
+
+use super::{supervise, Attempt, Leadership, Stop};
+
+/// How a consumer's messages are gathered into batches.
+#[derive(Debug, Clone, Copy)]
+pub struct Batching {
+    /// The most messages in one batch.
+    pub max: usize,
+    /// How long a batch's first message waits for others to join it.
+    pub linger: Duration,
+    /// Whether the first delivery may start past the stored position, when
+    /// the stream has discarded older messages (a stream with a max age).
+    pub may_start_later: bool,
+    /// After a commit, how long a quiet stream waits before
+    /// [`OrderedConsumer::idle`] is called (once).
+    pub idle_after: Option<Duration>,
+}
+
+/// A message delivered in turn, with its stream sequence.
+pub struct Delivered<'a> {
+    pub seq: u64,
+    pub message: &'a jetstream::Message,
+}
+
+#[async_trait]
+pub trait OrderedConsumer: Send + Sync {
+    /// What an attempt keeps between batches (loaded by `resume`).
+    type Session: Send;
+
+    /// For logs.
+    fn name(&self) -> String;
+    fn batching(&self) -> Batching;
+    /// When only one instance may run it.
+    fn leadership(&self) -> Option<Leadership> {
+        None
+    }
+    /// The position of record (the last stream sequence whose effects are
+    /// committed) and whatever else continues from it.
+    async fn resume(&self) -> anyhow::Result<(u64, Self::Session)>;
+    /// A consumer delivering from stream sequence `start`, recreated so that
+    /// it forgets any earlier position.
+    async fn consumer(&self, start: u64) -> anyhow::Result<PullConsumer>;
+    /// Commits the effects of `batch` (in turn, after everything committed
+    /// before) with its position, in one transaction. A consumer that
+    /// retries in place gives up when `shutdown` is cancelled.
+    async fn commit(
+        &self,
+        session: &mut Self::Session,
+        batch: &[Delivered<'_>],
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()>;
+    /// The stream has been quiet since the last commit, which delivered up
+    /// to `delivered`.
+    async fn idle(
+        &self,
+        _session: &mut Self::Session,
+        _delivered: u64,
+        _shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `consumer` until `shutdown` (see the parent module for the rules).
+pub async fn run<C: OrderedConsumer>(consumer: &C, shutdown: &CancellationToken) {
+    let leadership = consumer.leadership();
+    supervise(
+        &consumer.name(),
+        leadership.as_ref(),
+        &Following(consumer),
+        shutdown,
+    )
+    .await
+}
+
+struct Following<'a, C>(&'a C);
+
+#[async_trait]
+impl<C: OrderedConsumer> Attempt for Following<'_, C> {
+    async fn attempt(
+        &self,
+        _leader: Option<&mut PgConnection>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Stop> {
+        follow(self.0, shutdown).await
+    }
+}
+
+async fn follow<C: OrderedConsumer>(c: &C, shutdown: &CancellationToken) -> anyhow::Result<Stop> {
+    let batching = c.batching();
+    let (mut delivered, mut session) = c.resume().await?;
+    let mut messages = c.consumer(delivered + 1).await?.messages().await?;
+    let mut first_delivery = true;
+    let mut quiet_since_commit = false;
+    let idle_after = batching.idle_after.unwrap_or(Duration::from_secs(3600));
+    loop {
+        let first = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(Stop::Shutdown),
+            m = messages.next() => m.context("the consumer's message stream ended")??,
+            _ = tokio::time::sleep(idle_after), if quiet_since_commit && batching.idle_after.is_some() => {
+                quiet_since_commit = false;
+                c.idle(&mut session, delivered, shutdown).await?;
+                continue;
+            }
+        };
+        let batch = gather(&mut messages, first, &batching).await?;
+        let mut fresh = Vec::with_capacity(batch.len());
+        for message in &batch {
+            let seq = message
+                .info()
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .stream_sequence;
+            if seq <= delivered {
+                continue;
+            }
+            let skipped_expired = first_delivery && batching.may_start_later;
+            if seq != delivered + 1 && !skipped_expired {
+                let expected = delivered + 1;
+                return Ok(Stop::Restart(format!(
+                    "delivered out of turn (expected {expected}, got {seq})"
+                )));
+            }
+            first_delivery = false;
+            delivered = seq;
+            fresh.push(Delivered { seq, message });
+        }
+        if !fresh.is_empty() {
+            c.commit(&mut session, &fresh, shutdown).await?;
+            quiet_since_commit = true;
+        }
+        if let Some(last) = batch.last() {
+            // AckPolicy::All: acknowledges the whole batch.
+            last.ack()
+                .await
+                .map_err(|e| anyhow::anyhow!("ack failed: {e}"))?;
+        }
+    }
+}
+
+/// `first` and whatever arrives within the linger, up to the batch size.
+async fn gather(
+    messages: &mut pull::Stream,
+    first: jetstream::Message,
+    batching: &Batching,
+) -> anyhow::Result<Vec<jetstream::Message>> {
+    let deadline = tokio::time::Instant::now() + batching.linger;
+    let mut batch = vec![first];
+    while batch.len() < batching.max {
+        match tokio::time::timeout_at(deadline, messages.next()).await {
+            Ok(Some(m)) => batch.push(m?),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    Ok(batch)
+}
