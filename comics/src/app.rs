@@ -6,7 +6,7 @@ use anyhow::Context;
 use axum::Router;
 use comics_command::views::recorder::ViewRecorder;
 use comics_common::auth::Jwt;
-use comics_common::{http, Settings};
+use comics_common::{client, http, rate_limit, Settings};
 use comics_nats::relay::Relay;
 use comics_nats::Names;
 use comics_projections::ProjectorRunner;
@@ -96,7 +96,10 @@ impl Application {
                 "view recorder",
                 tokio::spawn(recorder.run(shutdown.clone())),
             ));
-            router = router.merge(comics_command::router(state));
+            let limits = rate_limit::WriteLimits::new(settings.rate_limits, jwt.clone());
+            router = router.merge(comics_command::router(state).layer(
+                axum::middleware::from_fn_with_state(limits, rate_limit::limit_writes),
+            ));
         }
         let mut hot = None;
         if roles.queries {
@@ -122,7 +125,11 @@ impl Application {
         let router = router
             .fallback(http::not_found)
             .layer(axum::middleware::from_fn(http::problem_for_plain_errors))
-            .layer(axum::middleware::from_fn(http::request_id));
+            .layer(axum::middleware::from_fn(http::request_id))
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::new(settings.trusted_proxies.clone()),
+                client::client_address,
+            ));
         // Fresh cached reads are answered before routing.
         let router = match hot {
             Some(cache) => comics_query::cache::in_front(cache, router),

@@ -113,6 +113,24 @@ pub struct Admin(pub User);
 #[derive(Debug, Clone)]
 pub struct MaybeUser(pub Option<User>);
 
+/// A user whose token was verified earlier in this request (by the write
+/// rate limiter), so the extractors do not verify it again.
+#[derive(Debug, Clone)]
+pub(crate) struct Verified(pub(crate) User);
+
+/// The token of a well-formed `Authorization: Bearer <token>`, if any.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Some(token.trim())
+        }
+        _ => None,
+    }
+}
+
 fn bearer(parts: &Parts) -> Result<Option<&str>, Problem> {
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
         return Ok(None);
@@ -140,6 +158,9 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        if let Some(Verified(user)) = parts.extensions.get::<Verified>() {
+            return Ok(MaybeUser(Some(user.clone())));
+        }
         match bearer(parts)? {
             None => Ok(MaybeUser(None)),
             Some(token) => Ok(MaybeUser(Some(Arc::<Jwt>::from_ref(state).verify(token)?))),

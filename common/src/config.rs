@@ -5,6 +5,9 @@ use std::net::SocketAddr;
 
 use anyhow::{bail, Context};
 
+use crate::client::TrustedProxies;
+use crate::rate_limit::{Rate, RateLimitSettings};
+
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/comics";
 pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
@@ -24,6 +27,11 @@ pub struct Settings {
     pub nats_prefix: String,
     pub jwt: JwtSettings,
     pub read_cache: ReadCacheSettings,
+    /// Proxies whose `Forwarded`/`X-Forwarded-For` name the client
+    /// (`COMICS_TRUSTED_PROXIES`, CIDR list; none by default).
+    pub trusted_proxies: TrustedProxies,
+    /// Write limits (`COMICS_RATE_LIMIT_*`).
+    pub rate_limits: RateLimitSettings,
 }
 
 /// The query service's hot-read cache (`COMICS_READ_CACHE_MB`,
@@ -70,6 +78,8 @@ impl std::fmt::Debug for Settings {
             .field("jwt_issuer", &self.jwt.issuer)
             .field("jwt_audience", &self.jwt.audience)
             .field("read_cache", &self.read_cache)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("rate_limits", &self.rate_limits)
             .finish()
     }
 }
@@ -141,7 +151,32 @@ impl Settings {
             bytes: number("COMICS_READ_CACHE_MB", defaults.bytes >> 20)?.saturating_mul(1 << 20),
             max_age: std::time::Duration::from_millis(max_age_ms),
         };
+        let trusted_proxies =
+            TrustedProxies::parse(&non_empty("COMICS_TRUSTED_PROXIES").unwrap_or_default())
+                .context("COMICS_TRUSTED_PROXIES")?;
+        let limits = RateLimitSettings::default();
+        let rate = |what: &str, default: Rate| -> anyhow::Result<Rate> {
+            let number = |part: &str, default: u32| -> anyhow::Result<u32> {
+                let k = format!("COMICS_RATE_LIMIT_{what}_{part}");
+                non_empty(&k).map_or(Ok(default), |v| {
+                    v.trim()
+                        .parse()
+                        .with_context(|| format!("{k}={v:?} is not a whole number"))
+                })
+            };
+            Rate {
+                per_minute: number("PER_MINUTE", default.per_minute)?,
+                burst: number("BURST", default.burst)?,
+            }
+            .validated(what)
+        };
+        let rate_limits = RateLimitSettings {
+            user: rate("USER", limits.user)?,
+            anonymous: rate("ANONYMOUS", limits.anonymous)?,
+        };
         Ok(Self {
+            trusted_proxies,
+            rate_limits,
             read_cache,
             projection_database_urls,
             catalog_database_url: non_empty("COMICS_CATALOG_DATABASE_URL")
@@ -194,6 +229,32 @@ mod tests {
         assert_eq!(s.nats_prefix, "comics");
         assert_eq!(s.catalog_database_url, s.database_url);
         assert!(s.jwt.is_development_secret);
+    }
+
+    #[test]
+    fn rate_limits_and_trusted_proxies_are_read_and_checked() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.rate_limits, RateLimitSettings::default());
+        assert_eq!(s.trusted_proxies, TrustedProxies::default());
+        let s = settings(&[
+            ("COMICS_RATE_LIMIT_USER_PER_MINUTE", "0"),
+            ("COMICS_RATE_LIMIT_ANONYMOUS_PER_MINUTE", "30"),
+            ("COMICS_RATE_LIMIT_ANONYMOUS_BURST", "5"),
+            ("COMICS_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+        ])
+        .unwrap();
+        assert_eq!(s.rate_limits.user.per_minute, 0);
+        assert_eq!(
+            s.rate_limits.anonymous,
+            Rate {
+                per_minute: 30,
+                burst: 5
+            }
+        );
+        assert!(s.trusted_proxies.trusts("10.2.3.4".parse().unwrap()));
+        assert!(settings(&[("COMICS_RATE_LIMIT_USER_BURST", "0")]).is_err());
+        assert!(settings(&[("COMICS_RATE_LIMIT_USER_PER_MINUTE", "lots")]).is_err());
+        assert!(settings(&[("COMICS_TRUSTED_PROXIES", "10.0.0.0/40")]).is_err());
     }
 
     #[test]

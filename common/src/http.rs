@@ -24,7 +24,12 @@ pub struct RequestId(pub String);
 pub async fn request_id(mut req: Request, next: Next) -> Response {
     let id = request_id_for(req.headers());
     req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id);
+    let client = req
+        .extensions()
+        .get::<crate::client::ClientAddr>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id, client = %client);
     let mut response = tracing::Instrument::instrument(next.run(req), span).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, v);

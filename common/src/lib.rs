@@ -4,12 +4,14 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod consistency;
 pub mod db;
 pub mod http;
 pub mod problem;
 pub mod projections;
+pub mod rate_limit;
 pub mod telemetry;
 
 pub use config::Settings;

@@ -25,6 +25,7 @@ mod api_routing;
 mod api_search;
 mod api_views;
 mod crash;
+mod limits;
 mod outage;
 mod popularity_windows;
 mod rebuild;

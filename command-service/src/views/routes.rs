@@ -1,16 +1,15 @@
 //! `POST /comics/{id}/views`: check the body and the comic, hand the view
 //! to the intake, answer 202 with the view's place in the views stream.
 
-use std::net::SocketAddr;
-
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
 use bytes::Bytes;
 use comics_common::auth::MaybeUser;
+use comics_common::client::ClientAddr;
 use comics_common::consistency::ConsistencyToken;
 use comics_common::http::{self, PathParams};
 use comics_common::Problem;
@@ -59,7 +58,7 @@ fn parse_body(
 /// Who is viewing: the token's subject, else the client address. A subject
 /// that is not short printable ASCII travels as its UUIDv5 (never by
 /// dropping characters, which gave "josé", "jo s" and "jos" one key).
-fn viewer(user: &MaybeUser, addr: SocketAddr) -> String {
+fn viewer(user: &MaybeUser, ClientAddr(addr): ClientAddr) -> String {
     match &user.0 {
         Some(u) if u.sub.len() <= 200 && u.sub.bytes().all(|b| b.is_ascii_graphic()) => {
             format!("u:{}", u.sub)
@@ -68,7 +67,7 @@ fn viewer(user: &MaybeUser, addr: SocketAddr) -> String {
             "u5:{}",
             Uuid::new_v5(&Uuid::NAMESPACE_OID, u.sub.as_bytes())
         ),
-        None => format!("a:{}", addr.ip()),
+        None => format!("a:{addr}"),
     }
 }
 
@@ -76,7 +75,7 @@ fn viewer(user: &MaybeUser, addr: SocketAddr) -> String {
 async fn record_view(
     State(state): State<CommandState>,
     user: MaybeUser,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    addr: ClientAddr,
     PathParams(comic_id): PathParams<Uuid>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,

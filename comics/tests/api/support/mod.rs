@@ -50,6 +50,15 @@ impl TestEnv {
             ("COMICS_NATS_PREFIX".to_string(), prefix),
             ("COMICS_HTTP_ADDR".to_string(), "127.0.0.1:0".to_string()),
             ("COMICS_JWT_SECRET".to_string(), "test-secret".to_string()),
+            // Tests write fast on purpose; `limits` turns the limits on.
+            (
+                "COMICS_RATE_LIMIT_USER_PER_MINUTE".to_string(),
+                "0".to_string(),
+            ),
+            (
+                "COMICS_RATE_LIMIT_ANONYMOUS_PER_MINUTE".to_string(),
+                "0".to_string(),
+            ),
         ];
         let settings =
             Settings::from_lookup(|k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
