@@ -68,7 +68,10 @@ enum ProjectionsCommand {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    telemetry::init();
+    if let Err(e) = telemetry::init() {
+        eprintln!("error: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -24,6 +24,7 @@ mod api_ratings;
 mod api_routing;
 mod api_search;
 mod api_views;
+mod cli_logs;
 mod crash;
 mod limits;
 mod outage;
