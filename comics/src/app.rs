@@ -57,6 +57,7 @@ impl Application {
                 "COMICS_JWT_SECRET is not set: using the development secret; set it in production"
             );
         }
+        comics_common::metrics::install();
         let mut pools = Pools::default();
         let events = pools.get(&settings.database_url).await?;
         let mut stores = Vec::new();
@@ -123,7 +124,14 @@ impl Application {
             router = router.merge(comics_query::router(state));
         }
         let router = router
+            .route(
+                "/metrics",
+                axum::routing::get(comics_common::metrics::render),
+            )
             .fallback(http::not_found)
+            .layer(axum::middleware::from_fn(
+                comics_common::metrics::mark_route,
+            ))
             .layer(axum::middleware::from_fn(http::problem_for_plain_errors))
             .layer(axum::middleware::from_fn(http::request_id))
             .layer(axum::middleware::from_fn_with_state(
@@ -134,7 +142,8 @@ impl Application {
         let router = match hot {
             Some(cache) => comics_query::cache::in_front(cache, router),
             None => router,
-        };
+        }
+        .layer(axum::middleware::from_fn(comics_common::metrics::http));
 
         if roles.relay {
             let relay = Relay::new(events.clone(), nats.clone(), names.clone());

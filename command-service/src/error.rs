@@ -94,7 +94,7 @@ fn aggregate_problem<E: DomainProblem>(e: AggregateError<E>) -> Problem {
 }
 
 /// Whether `cause`, or an error it wraps, is a database being unavailable.
-fn unavailable_cause(cause: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn unavailable_cause(cause: &(dyn std::error::Error + 'static)) -> bool {
     std::iter::successors(Some(cause), |e| e.source()).any(|e| {
         e.downcast_ref::<sqlx::Error>()
             .is_some_and(comics_common::db::is_unavailable)

@@ -61,8 +61,30 @@ where
             metadata,
             if_match,
         );
-        Ok(Executed::of::<A>(&id, committed.await?))
+        let executed = committed.await.map(|c| Executed::of::<A>(&id, c));
+        meter::<A>(&executed);
+        executed
     }
+}
+
+/// Counts a command's outcome (`comics_commands_total{aggregate,outcome}`).
+pub fn meter<A: Aggregate>(result: &Result<Executed, Refused<A::Error>>) {
+    let outcome = match result {
+        Ok(e) if e.changed => "ok",
+        Ok(_) => "unchanged",
+        Err(Refused::StaleVersion { .. }) => "conflict",
+        Err(Refused::Aggregate(e)) => match e {
+            AggregateError::UserError(_) => "refused",
+            AggregateError::AggregateConflict => "conflict",
+            AggregateError::DatabaseConnectionError(_) => "unavailable",
+            AggregateError::UnexpectedError(cause) if crate::error::unavailable_cause(&**cause) => {
+                "unavailable"
+            }
+            AggregateError::DeserializationError(_) | AggregateError::UnexpectedError(_) => "error",
+        },
+    };
+    metrics::counter!("comics_commands_total", "aggregate" => A::TYPE, "outcome" => outcome)
+        .increment(1);
 }
 
 /// The result of a command: the aggregate's version after it.

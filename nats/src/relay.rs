@@ -84,15 +84,20 @@ impl Relay {
         listener.listen(NOTIFY_CHANNEL).await?;
         let mut backoff = Duration::from_millis(2);
         let mut saved = (Instant::now() - SAVE_EVERY, None);
+        let mut meter = Meter::default();
         while !shutdown.is_cancelled() {
             // On the leader's own connection: no pool round trip per read.
             let batch = read_committed_after(&mut *leader, end.cursor, &[], BATCH).await?;
             if !batch.is_empty() {
                 end = self.publish(end, &batch).await?;
+                meter
+                    .published(&batch, (batch.len() as i64) < BATCH, leader)
+                    .await?;
                 self.save_cursor(end.cursor, &mut saved).await?;
                 backoff = Duration::from_millis(2);
                 continue;
             }
+            meter.caught_up();
             // Nothing releasable. If events exist that an older, still open
             // transaction holds back, poll soon.
             self.save_cursor(end.cursor, &mut saved).await?;
@@ -258,4 +263,56 @@ pub async fn stream_end(stream: &stream::Stream) -> anyhow::Result<StreamEnd> {
         },
         last_sequence,
     })
+}
+
+/// The relay's metrics (see `comics_common::metrics`).
+#[derive(Default)]
+struct Meter {
+    /// When the events behind were last counted.
+    counted: Option<Instant>,
+}
+
+/// How often the relay counts the events behind it while it is behind.
+const COUNT_BEHIND_EVERY: Duration = Duration::from_secs(1);
+
+impl Meter {
+    /// `batch` was published; `last` when it was all there was to read.
+    async fn published(
+        &mut self,
+        batch: &[(CommitCursor, EventRecord)],
+        last: bool,
+        leader: &mut sqlx::PgConnection,
+    ) -> anyhow::Result<()> {
+        let Some((cursor, record)) = batch.last() else {
+            return Ok(());
+        };
+        metrics::gauge!("comics_relay_position").set(cursor.position as f64);
+        metrics::counter!("comics_relay_published_total").increment(batch.len() as u64);
+        let lag = (chrono::Utc::now() - record.recorded_at)
+            .num_milliseconds()
+            .max(0);
+        metrics::gauge!("comics_relay_seconds_behind").set(lag as f64 / 1000.0);
+        if last {
+            metrics::gauge!("comics_relay_events_behind").set(0.0);
+        } else if self
+            .counted
+            .is_none_or(|t| t.elapsed() >= COUNT_BEHIND_EVERY)
+        {
+            // Positions are handed out at insert, not commit, so this is
+            // what is in the log past the cursor, committed or about to be.
+            let newest: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM events")
+                .fetch_one(&mut *leader)
+                .await?;
+            let behind = newest.unwrap_or(0).saturating_sub(cursor.position).max(0);
+            metrics::gauge!("comics_relay_events_behind").set(behind as f64);
+            self.counted = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Nothing is left to publish.
+    fn caught_up(&mut self) {
+        metrics::gauge!("comics_relay_events_behind").set(0.0);
+        metrics::gauge!("comics_relay_seconds_behind").set(0.0);
+    }
 }

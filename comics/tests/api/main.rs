@@ -27,6 +27,7 @@ mod api_views;
 mod cli_logs;
 mod crash;
 mod limits;
+mod metrics;
 mod outage;
 mod popularity_windows;
 mod rebuild;

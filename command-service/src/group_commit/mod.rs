@@ -122,8 +122,10 @@ where
         if self.shards[shard].send(job).await.is_err() {
             return Err(stopped());
         }
-        let committed = answer.await.unwrap_or_else(|_| Err(stopped()))?;
-        Ok(Executed::of::<A>(&id, committed))
+        let committed = answer.await.unwrap_or_else(|_| Err(stopped()));
+        let executed = committed.map(|c| Executed::of::<A>(&id, c));
+        crate::handle::meter::<A>(&executed);
+        executed
     }
 }
 

@@ -129,7 +129,12 @@ async fn publish_batches(
                 tokio::spawn(async move {
                     let _permit = permit;
                     let stored = match ack.await {
-                        Ok(ack) => Some(ack.sequence),
+                        Ok(ack) => {
+                            metrics::counter!("comics_view_batches_total").increment(1);
+                            metrics::counter!("comics_views_accepted_total")
+                                .increment(answers.len() as u64);
+                            Some(ack.sequence)
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, views = answers.len(), "a batch of views was not stored");
                             None

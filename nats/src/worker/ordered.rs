@@ -105,6 +105,7 @@ async fn follow<C: OrderedConsumer>(c: &C, shutdown: &CancellationToken) -> anyh
     let mut messages = c.consumer(delivered + 1).await?.messages().await?;
     let mut first_delivery = true;
     let mut quiet_since_commit = false;
+    let meter = Meter::new(&c.name());
     let idle_after = batching.idle_after.unwrap_or(Duration::from_secs(3600));
     loop {
         let first = tokio::select! {
@@ -117,12 +118,13 @@ async fn follow<C: OrderedConsumer>(c: &C, shutdown: &CancellationToken) -> anyh
             }
         };
         let batch = gather(&mut messages, first, &batching).await?;
+        let started = std::time::Instant::now();
         let mut fresh = Vec::with_capacity(batch.len());
+        let mut pending = 0;
         for message in &batch {
-            let seq = message
-                .info()
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .stream_sequence;
+            let info = message.info().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let seq = info.stream_sequence;
+            pending = info.pending;
             if seq <= delivered {
                 continue;
             }
@@ -140,6 +142,7 @@ async fn follow<C: OrderedConsumer>(c: &C, shutdown: &CancellationToken) -> anyh
         if !fresh.is_empty() {
             c.commit(&mut session, &fresh, shutdown).await?;
             quiet_since_commit = true;
+            meter.committed(delivered, fresh.len(), pending, started.elapsed());
         }
         if let Some(last) = batch.last() {
             // AckPolicy::All: acknowledges the whole batch.
@@ -165,4 +168,33 @@ async fn gather(
         }
     }
     Ok(batch)
+}
+
+/// A worker's metrics (`comics_worker_*{worker}`, see `comics_common::metrics`).
+struct Meter {
+    position: metrics::Gauge,
+    behind: metrics::Gauge,
+    events: metrics::Counter,
+    batch: metrics::Histogram,
+}
+
+impl Meter {
+    fn new(worker: &str) -> Self {
+        let worker = worker.to_owned();
+        Self {
+            position: metrics::gauge!("comics_worker_position", "worker" => worker.clone()),
+            behind: metrics::gauge!("comics_worker_events_behind", "worker" => worker.clone()),
+            events: metrics::counter!("comics_worker_events_total", "worker" => worker.clone()),
+            batch: metrics::histogram!("comics_worker_batch_seconds", "worker" => worker),
+        }
+    }
+
+    /// A batch of `events` committed up to stream sequence `position`, with
+    /// `pending` more in the stream after its last message.
+    fn committed(&self, position: u64, events: usize, pending: u64, took: Duration) {
+        self.position.set(position as f64);
+        self.behind.set(pending as f64);
+        self.events.increment(events as u64);
+        self.batch.record(took.as_secs_f64());
+    }
 }

@@ -62,6 +62,8 @@ pub struct Entry {
     pub expires: Option<Instant>,
     pub scope: Option<Scope>,
     pub content_type: HeaderValue,
+    /// The route template that computed it, for the request metrics.
+    pub route: Option<comics_common::metrics::Route>,
     pub body: Body,
 }
 

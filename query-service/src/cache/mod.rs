@@ -88,6 +88,8 @@ pub struct ResponseCache {
     max_body: usize,
     max_age: Duration,
     counters: [AtomicU64; 4],
+    /// The same counts, for `/metrics`.
+    metered: [metrics::Counter; 4],
 }
 
 impl ResponseCache {
@@ -114,6 +116,8 @@ impl ResponseCache {
             max_body,
             max_age: settings.max_age,
             counters: Default::default(),
+            metered: ["hit", "miss", "stale", "recompute"]
+                .map(|outcome| metrics::counter!("comics_read_cache_total", "outcome" => outcome)),
         })
     }
 
@@ -138,6 +142,7 @@ impl ResponseCache {
 
     fn count(&self, counter: Counter) {
         self.counters[counter as usize].fetch_add(1, Ordering::Relaxed);
+        self.metered[counter as usize].increment(1);
     }
 
     fn current_prior(&self) -> Option<Prior> {
@@ -153,6 +158,9 @@ impl ResponseCache {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, entry.content_type.clone());
         headers.insert(X_CACHE, HeaderValue::from_static(how));
+        if let Some(route) = &entry.route {
+            response.extensions_mut().insert(route.clone());
+        }
         Some(response)
     }
 }
@@ -296,6 +304,10 @@ fn verdict(cache: &ResponseCache, entry: &Entry) -> Verdict {
 async fn compute(policy: &CachePolicy, key: String, req: Request, next: Next) -> Response {
     let cache = &policy.cache;
     let (stamp, computed_at) = (cache.freshness.stamp(), Instant::now());
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| comics_common::metrics::Route(p.as_str().into()));
     let response = next.run(req).await;
     if response.status() != StatusCode::OK {
         return response;
@@ -319,9 +331,12 @@ async fn compute(policy: &CachePolicy, key: String, req: Request, next: Next) ->
             expires: policy.clock_bound.then(next_minute),
             scope: parts.extensions.get::<Scope>().copied(),
             content_type,
+            route,
             body: Kept::new(body.clone(), parts.extensions.get::<Rerate>().copied()),
         };
         cache.entries.insert(key, Arc::new(entry));
+        metrics::gauge!("comics_read_cache_entries").set(cache.entries.len() as f64);
+        metrics::gauge!("comics_read_cache_bytes").set(cache.entries.weight() as f64);
     }
     parts
         .headers

@@ -35,7 +35,8 @@ pub(super) async fn keep_prior(cache: Weak<ResponseCache>, ratings: PgPool) {
     }
 }
 
-/// Logs the counters every 10 s while they move (until metrics exist).
+/// Logs the counters every 10 s while they move (`/metrics` has them as
+/// they happen).
 pub(super) async fn report(cache: Weak<ResponseCache>) {
     let mut last = CacheStats::default();
     loop {
