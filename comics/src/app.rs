@@ -118,6 +118,7 @@ impl Application {
                 store("popularity"),
                 jwt.clone(),
             )
+            .with_plans(store("plans"))
             .with_views(events.clone(), names.views_stream())
             .with_cache(settings.read_cache);
             hot = state.cache.clone();

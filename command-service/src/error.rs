@@ -4,7 +4,7 @@
 
 use axum::http::StatusCode;
 use comics_common::Problem;
-use comics_domain::{ChapterError, ComicError, LibraryError, RatingError};
+use comics_domain::{ChapterError, ComicError, LibraryError, PlanError, RatingError};
 use cqrs_es::AggregateError;
 
 use crate::handle::Refused;
@@ -50,6 +50,15 @@ impl DomainProblem for LibraryError {
         match self {
             LibraryError::ComicNotFound => Problem::not_found("no such comic"),
             LibraryError::Unavailable(why) => unavailable(why),
+        }
+    }
+}
+
+impl DomainProblem for PlanError {
+    fn problem(&self) -> Problem {
+        match self {
+            PlanError::NotFound => Problem::not_found("no such plan"),
+            PlanError::AlreadyExists => Problem::conflict("the plan already exists"),
         }
     }
 }

@@ -1,8 +1,10 @@
-//! Collecting every broken rule of a request body into one 422.
+//! Collecting every broken rule of a request body into one 422, and the
+//! patch semantics of change bodies (a field absent, `null` or set).
 
 use comics_common::problem::FieldProblem;
 use comics_common::Problem;
 use comics_domain::values::FieldError;
+use serde::Deserialize;
 
 /// Collects field errors while parsing.
 #[derive(Default)]
@@ -38,4 +40,27 @@ pub fn opt<T, R>(
     parse: impl FnOnce(R) -> Result<T, FieldError>,
 ) -> Option<T> {
     raw.and_then(|r| f.take(parse(r)))
+}
+
+/// Tells an explicit `null` (`Some(None)`) from a missing field (`None`).
+pub fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `null` is refused for a field that cannot be empty.
+pub fn required<T>(field: &str, raw: Option<Option<T>>) -> Result<Option<T>, FieldError> {
+    match raw {
+        Some(None) => Err(FieldError::new(field, "cannot be null")),
+        Some(Some(v)) => Ok(Some(v)),
+        None => Ok(None),
+    }
+}
+
+/// `null` clears a field: it means the empty value.
+pub fn clearable<T: Default>(raw: Option<Option<T>>) -> Option<T> {
+    raw.map(Option::unwrap_or_default)
 }

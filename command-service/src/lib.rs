@@ -19,6 +19,7 @@ mod group_commit;
 mod handle;
 mod library;
 mod locks;
+mod plans;
 mod ratings;
 mod response;
 mod state;
@@ -39,6 +40,7 @@ pub fn router(state: CommandState) -> Router {
         .merge(chapters::routes())
         .merge(ratings::routes())
         .merge(library::routes())
+        .merge(plans::routes())
         .merge(views::routes())
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(state)

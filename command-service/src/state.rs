@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use comics_common::auth::Jwt;
-use comics_domain::{Chapter, Comic, Library, Popularity, Rating};
+use comics_domain::{Chapter, Comic, Library, Popularity, PremiumPlan, Rating};
 use sqlx::PgPool;
 
 use crate::facts::{ChapterFacts, ComicFacts, RoundComics};
@@ -51,7 +51,7 @@ impl FromRef<CommandState> for Arc<Jwt> {
     }
 }
 
-/// Each aggregate type's way in: a handle (comics, chapters), a group
+/// Each aggregate type's way in: a handle (comics, chapters, plans), a group
 /// committer (ratings, bookmarks) or the bare store (popularity, which the
 /// view recorder writes).
 pub struct Stores {
@@ -62,6 +62,7 @@ pub struct Stores {
     /// Bookmark commands, committed in groups.
     pub library_commits: GroupCommit<Library>,
     pub popularity: Store<Popularity>,
+    pub plans: Handle<PremiumPlan>,
 }
 
 impl Stores {
@@ -85,6 +86,7 @@ impl Stores {
             rating_commits,
             library_commits,
             popularity: Store::new(&pool),
+            plans: Handle::new(Arc::new(Store::new(&pool)), ()),
         }
     }
 }

@@ -44,7 +44,14 @@ pub const POPULARITY: ProjectionInfo = ProjectionInfo {
     aggregate_types: &["Comic", "Popularity"],
 };
 
-pub const ALL: &[ProjectionInfo] = &[CATALOG, RATINGS, BOOKMARKS, POPULARITY];
+/// The premium plans on sale.
+pub const PLANS: ProjectionInfo = ProjectionInfo {
+    name: "plans",
+    schema: "plans",
+    aggregate_types: &["PremiumPlan"],
+};
+
+pub const ALL: &[ProjectionInfo] = &[CATALOG, RATINGS, BOOKMARKS, POPULARITY, PLANS];
 
 pub fn by_name(name: &str) -> Option<ProjectionInfo> {
     ALL.iter().copied().find(|p| p.name == name)

@@ -8,6 +8,7 @@ pub mod bookmarks;
 mod cards;
 pub mod catalog;
 pub mod changes;
+pub mod plans;
 pub mod popularity;
 pub mod ratings;
 pub mod rebuild;
@@ -25,6 +26,7 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
         Arc::new(ratings::RatingsProjector),
         Arc::new(bookmarks::BookmarksProjector),
         Arc::new(popularity::PopularityProjector),
+        Arc::new(plans::PlansProjector),
     ]
 }
 

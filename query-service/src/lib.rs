@@ -20,6 +20,7 @@ mod comics;
 pub mod consistency;
 mod genres;
 mod listing;
+mod plans;
 mod popularity;
 mod ratings;
 pub mod search;
@@ -31,7 +32,7 @@ use axum::response::Response;
 use axum::Router;
 use cache::CachePolicy;
 use comics_common::auth::User;
-use comics_common::projections::{ProjectionInfo, BOOKMARKS, CATALOG, POPULARITY, RATINGS};
+use comics_common::projections::{ProjectionInfo, BOOKMARKS, CATALOG, PLANS, POPULARITY, RATINGS};
 use comics_domain::aggregate_types::{CHAPTER, COMIC};
 
 pub use consistency::{ConsistencyGate, ProjectionStore, ViewsSource};
@@ -45,7 +46,7 @@ pub use state::QueryState;
 /// catalog, ratings, popularity and bookmarks, chapters and genres on the
 /// catalog's comics and chapters, `/me/ratings` and
 /// `/rankings/top-rated` on ratings, `/rankings/popular` on popularity and
-/// ratings, `/me/bookmarks` on bookmarks. The `/me/*` routes check the
+/// ratings, `/me/bookmarks` on bookmarks, `/plans` and `/plans/{id}` on plans. The `/me/*` routes check the
 /// bearer token (401) before waiting.
 /// Fallbacks for unknown paths are left to whoever composes routers.
 pub fn router(state: QueryState) -> Router {
@@ -55,6 +56,7 @@ pub fn router(state: QueryState) -> Router {
     let ratings_store = ProjectionStore::new(RATINGS, state.ratings.clone());
     let bookmarks_store = ProjectionStore::new(BOOKMARKS, state.bookmarks.clone());
     let popularity_store = ProjectionStore::new(POPULARITY, state.popularity.clone());
+    let plans_store = ProjectionStore::new(PLANS, state.plans.clone());
     // Everything a comic's stats show.
     let comic_stores = [
         &catalog_store,
@@ -122,6 +124,12 @@ pub fn router(state: QueryState) -> Router {
             ),
             &[POPULARITY, RATINGS],
             true,
+        ))
+        // Plans: any plan's change invalidates every kept plans answer.
+        .merge(cached(
+            gated(plans::routes(), &[&plans_store]),
+            &[PLANS],
+            false,
         ))
         .merge(signed_in(gated(ratings::my_routes(), &[&ratings_store])))
         .merge(signed_in(gated(

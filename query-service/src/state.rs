@@ -40,6 +40,9 @@ pub struct QueryStores {
     pub bookmarks: PgPool,
     /// The popularity projection's query store (schema `popularity`).
     pub popularity: PgPool,
+    /// The plans projection's query store (schema `plans`): the catalog's
+    /// pool unless [`QueryState::with_plans`] gives another.
+    pub plans: PgPool,
     /// Verifies the bearer tokens of the `/me/*` reads.
     pub jwt: Arc<Jwt>,
     /// How long a read waits for its consistency token before answering 503.
@@ -65,6 +68,7 @@ impl QueryState {
         jwt: Arc<Jwt>,
     ) -> Self {
         Self(Arc::new(QueryStores {
+            plans: catalog.clone(),
             catalog,
             ratings,
             bookmarks,
@@ -87,6 +91,13 @@ impl QueryState {
     /// recorder keeps its position in the views stream `stream`.
     pub fn with_views(mut self, events: PgPool, stream: String) -> Self {
         self.fields().views = Some(ViewsSource { events, stream });
+        self
+    }
+
+    /// The same state reading the plans projection from `plans` (call it
+    /// before [`Self::with_cache`], whose listener must hear that database).
+    pub fn with_plans(mut self, plans: PgPool) -> Self {
+        self.fields().plans = plans;
         self
     }
 
@@ -114,6 +125,7 @@ impl QueryState {
             self.ratings.clone(),
             self.bookmarks.clone(),
             self.popularity.clone(),
+            self.plans.clone(),
         ];
         let mut distinct: Vec<PgPool> = Vec::new();
         for pool in pools {
@@ -153,6 +165,7 @@ impl std::fmt::Debug for QueryState {
             .field("ratings", &self.ratings)
             .field("bookmarks", &self.bookmarks)
             .field("popularity", &self.popularity)
+            .field("plans", &self.plans)
             .field("consistency_timeout", &self.consistency_timeout)
             .finish_non_exhaustive()
     }

@@ -3,11 +3,9 @@
 
 use comics_common::Problem;
 use comics_domain::comic::{ComicChanges, ComicDetails};
-use comics_domain::values::{
-    ComicStatus, ComicTitle, ComicType, Description, FieldError, Genres, NameList,
-};
+use comics_domain::values::{ComicStatus, ComicTitle, ComicType, Description, Genres, NameList};
 
-use crate::fields::{opt, Fields};
+use crate::fields::{clearable, opt, present, required, Fields};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -51,29 +49,6 @@ pub struct ChangeComic {
     pub comic_type: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
     pub genres: Option<Option<Vec<String>>>,
-}
-
-/// Tells an explicit `null` (`Some(None)`) from a missing field (`None`).
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
-/// `null` is refused for a field that cannot be empty.
-fn required<T>(field: &str, raw: Option<Option<T>>) -> Result<Option<T>, FieldError> {
-    match raw {
-        Some(None) => Err(FieldError::new(field, "cannot be null")),
-        Some(Some(v)) => Ok(Some(v)),
-        None => Ok(None),
-    }
-}
-
-/// `null` clears a field: it means the empty value.
-fn clearable<T: Default>(raw: Option<Option<T>>) -> Option<T> {
-    raw.map(Option::unwrap_or_default)
 }
 
 impl CreateComic {
