@@ -72,7 +72,7 @@ impl Application {
             stores.push((projector, store));
         }
         let nats = comics_nats::connect(&settings.nats_url, "comics").await?;
-        let names = Names::new(&settings.nats_prefix);
+        let names = Names::new(&settings.nats_prefix).with_replicas(settings.nats_replicas);
         let js = async_nats::jetstream::new(nats.clone());
         comics_nats::stream::ensure_stream(&js, &names).await?;
         let jwt = Jwt::new(&settings.jwt);

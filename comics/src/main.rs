@@ -125,7 +125,8 @@ async fn projections(settings: &Settings, command: ProjectionsCommand) -> anyhow
         ProjectionsCommand::List => {
             let nats = comics_nats::connect(&settings.nats_url, "comics-cli").await?;
             let js = async_nats::jetstream::new(nats);
-            let names = comics_nats::Names::new(&settings.nats_prefix);
+            let names = comics_nats::Names::new(&settings.nats_prefix)
+                .with_replicas(settings.nats_replicas);
             println!("{:<16} {:>12} {:>10}", "NAME", "CHECKPOINT", "LAG");
             for p in comics_projections::all() {
                 let store = pools.projection(settings, p.info().name).await?;

@@ -25,6 +25,9 @@ pub struct Settings {
     pub nats_url: String,
     pub http_addr: SocketAddr,
     pub nats_prefix: String,
+    /// Copies of each JetStream stream (`COMICS_NATS_REPLICAS`, 1–5; 3 on a
+    /// three-node cluster).
+    pub nats_replicas: usize,
     pub jwt: JwtSettings,
     pub read_cache: ReadCacheSettings,
     /// Proxies whose `Forwarded`/`X-Forwarded-For` name the client
@@ -74,6 +77,7 @@ impl std::fmt::Debug for Settings {
             .field("nats_url", &redact_url(&self.nats_url))
             .field("http_addr", &self.http_addr)
             .field("nats_prefix", &self.nats_prefix)
+            .field("nats_replicas", &self.nats_replicas)
             .field("jwt_secret", &"<redacted>")
             .field("jwt_issuer", &self.jwt.issuer)
             .field("jwt_audience", &self.jwt.audience)
@@ -151,6 +155,10 @@ impl Settings {
             bytes: number("COMICS_READ_CACHE_MB", defaults.bytes >> 20)?.saturating_mul(1 << 20),
             max_age: std::time::Duration::from_millis(max_age_ms),
         };
+        let nats_replicas = number("COMICS_NATS_REPLICAS", 1)?;
+        if !(1..=5).contains(&nats_replicas) {
+            bail!("COMICS_NATS_REPLICAS={nats_replicas} must be 1 to 5");
+        }
         let trusted_proxies =
             TrustedProxies::parse(&non_empty("COMICS_TRUSTED_PROXIES").unwrap_or_default())
                 .context("COMICS_TRUSTED_PROXIES")?;
@@ -185,6 +193,7 @@ impl Settings {
             nats_url: non_empty("NATS_URL").unwrap_or_else(|| DEFAULT_NATS_URL.into()),
             http_addr,
             nats_prefix,
+            nats_replicas: nats_replicas as usize,
             jwt: JwtSettings {
                 is_development_secret: secret.is_none(),
                 secret: secret.unwrap_or_else(|| DEV_JWT_SECRET.into()),
@@ -255,6 +264,14 @@ mod tests {
         assert!(settings(&[("COMICS_RATE_LIMIT_USER_BURST", "0")]).is_err());
         assert!(settings(&[("COMICS_RATE_LIMIT_USER_PER_MINUTE", "lots")]).is_err());
         assert!(settings(&[("COMICS_TRUSTED_PROXIES", "10.0.0.0/40")]).is_err());
+        assert_eq!(settings(&[]).unwrap().nats_replicas, 1);
+        assert_eq!(
+            settings(&[("COMICS_NATS_REPLICAS", "3")])
+                .unwrap()
+                .nats_replicas,
+            3
+        );
+        assert!(settings(&[("COMICS_NATS_REPLICAS", "0")]).is_err());
     }
 
     #[test]

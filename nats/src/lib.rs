@@ -18,7 +18,14 @@ pub async fn connect(url: &str, name: &str) -> anyhow::Result<async_nats::Client
     async_nats::ConnectOptions::new()
         .name(name)
         .connection_timeout(std::time::Duration::from_secs(5))
-        .connect(url)
+        // A cluster's servers, comma-separated; the client fails over
+        // between them.
+        .connect(
+            url.split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .collect::<Vec<_>>(),
+        )
         .await
         .with_context(|| {
             format!("cannot connect to NATS at {url} (is nats-server -js running? see README, Prerequisites)")

@@ -12,13 +12,23 @@ const RECORDER_DEFINITION: &str = include_str!("../definitions/view-recorder-con
 #[derive(Debug, Clone)]
 pub struct Names {
     pub prefix: String,
+    /// How many copies of each stream a NATS cluster keeps
+    /// (`COMICS_NATS_REPLICAS`; consumers follow their stream).
+    pub replicas: usize,
 }
 
 impl Names {
     pub fn new(prefix: &str) -> Self {
         Self {
             prefix: prefix.to_string(),
+            replicas: 1,
         }
+    }
+
+    /// The same names, for streams kept in `replicas` copies.
+    pub fn with_replicas(mut self, replicas: usize) -> Self {
+        self.replicas = replicas.max(1);
+        self
     }
 
     /// `<PREFIX>_EVENTS` (a stream name may not contain `.`; `-` becomes `_`).
@@ -51,8 +61,16 @@ impl Names {
     }
 
     pub fn views_stream_config(&self) -> anyhow::Result<stream::Config> {
-        serde_json::from_str(&self.fill(VIEWS_STREAM_DEFINITION, ""))
-            .context("nats/definitions/views-stream.json is not a stream config")
+        let config: stream::Config = serde_json::from_str(&self.fill(VIEWS_STREAM_DEFINITION, ""))
+            .context("nats/definitions/views-stream.json is not a stream config")?;
+        Ok(self.replicated(config))
+    }
+
+    fn replicated(&self, config: stream::Config) -> stream::Config {
+        stream::Config {
+            num_replicas: self.replicas,
+            ..config
+        }
     }
 
     /// The view recorder's durable consumer, starting at `start_sequence`.
@@ -73,8 +91,9 @@ impl Names {
     }
 
     pub fn stream_config(&self) -> anyhow::Result<stream::Config> {
-        serde_json::from_str(&self.fill(STREAM_DEFINITION, ""))
-            .context("nats/definitions/stream.json is not a stream config")
+        let config: stream::Config = serde_json::from_str(&self.fill(STREAM_DEFINITION, ""))
+            .context("nats/definitions/stream.json is not a stream config")?;
+        Ok(self.replicated(config))
     }
 
     /// The projector's durable consumer, starting at `start_sequence`.

@@ -29,6 +29,7 @@ mod cli_logs;
 mod crash;
 mod limits;
 mod metrics;
+mod nats_cluster;
 mod outage;
 mod popularity_windows;
 mod rebuild;
