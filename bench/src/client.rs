@@ -13,12 +13,7 @@ pub struct Tokens(Arc<Jwt>);
 
 impl Tokens {
     pub fn new(secret: &str) -> Self {
-        Self(Jwt::new(&JwtSettings {
-            secret: secret.to_string(),
-            is_development_secret: false,
-            issuer: None,
-            audience: None,
-        }))
+        Self(Jwt::new(&JwtSettings::hs256(&secret)))
     }
 
     pub fn user(&self, sub: &str) -> anyhow::Result<String> {

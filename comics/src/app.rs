@@ -76,6 +76,7 @@ impl Application {
         let js = async_nats::jetstream::new(nats.clone());
         comics_nats::stream::ensure_stream(&js, &names).await?;
         let jwt = Jwt::new(&settings.jwt);
+        jwt.prefetch().await;
         let shutdown = CancellationToken::new();
 
         let mut tasks = Vec::new();

@@ -64,6 +64,26 @@ pub struct JwtSettings {
     pub is_development_secret: bool,
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// An OIDC provider's key set (`COMICS_JWT_JWKS_URL`): tokens are then
+    /// RS256/ES256, verified against it, and HS256 is refused.
+    pub jwks_url: Option<String>,
+    /// Where the roles are in the claims (`COMICS_JWT_ROLES_CLAIM`, a dotted
+    /// path; default `roles`).
+    pub roles_claim: String,
+}
+
+impl JwtSettings {
+    /// HS256 with `secret`, nothing else checked (tools and tests).
+    pub fn hs256(secret: &str) -> Self {
+        Self {
+            secret: secret.to_string(),
+            is_development_secret: false,
+            issuer: None,
+            audience: None,
+            jwks_url: None,
+            roles_claim: "roles".into(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -81,6 +101,8 @@ impl std::fmt::Debug for Settings {
             .field("jwt_secret", &"<redacted>")
             .field("jwt_issuer", &self.jwt.issuer)
             .field("jwt_audience", &self.jwt.audience)
+            .field("jwt_jwks_url", &self.jwt.jwks_url)
+            .field("jwt_roles_claim", &self.jwt.roles_claim)
             .field("read_cache", &self.read_cache)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("rate_limits", &self.rate_limits)
@@ -199,6 +221,8 @@ impl Settings {
                 secret: secret.unwrap_or_else(|| DEV_JWT_SECRET.into()),
                 issuer: non_empty("COMICS_JWT_ISSUER"),
                 audience: non_empty("COMICS_JWT_AUDIENCE"),
+                jwks_url: non_empty("COMICS_JWT_JWKS_URL"),
+                roles_claim: non_empty("COMICS_JWT_ROLES_CLAIM").unwrap_or_else(|| "roles".into()),
             },
         })
     }

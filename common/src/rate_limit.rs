@@ -155,7 +155,10 @@ pub async fn limit_writes(
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
-    let user = bearer_token(req.headers()).and_then(|t| limits.jwt.verify(t).ok());
+    let user = match bearer_token(req.headers()) {
+        Some(token) => limits.jwt.verify(token).await.ok(),
+        None => None,
+    };
     let key = match &user {
         Some(user) => Key::User(user.sub.clone()),
         None => {
@@ -202,12 +205,7 @@ mod tests {
             },
             anonymous: Rate::OFF,
         };
-        let jwt = Jwt::new(&crate::config::JwtSettings {
-            secret: "s".into(),
-            is_development_secret: false,
-            issuer: None,
-            audience: None,
-        });
+        let jwt = Jwt::new(&crate::config::JwtSettings::hs256("s"));
         let limits = WriteLimits::new(settings, jwt);
         let greedy = Key::User("greedy".into());
         for _ in 0..3 {

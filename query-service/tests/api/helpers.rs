@@ -78,12 +78,7 @@ impl TestApp {
             databases.push(database);
         }
         let [pool, ratings, bookmarks, popularity]: [PgPool; 4] = pools.try_into().unwrap();
-        let jwt = Jwt::new(&JwtSettings {
-            secret: JWT_SECRET.into(),
-            is_development_secret: false,
-            issuer: None,
-            audience: None,
-        });
+        let jwt = Jwt::new(&JwtSettings::hs256(JWT_SECRET));
         let state = QueryState::new(
             pool.clone(),
             ratings.clone(),
