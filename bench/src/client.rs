@@ -13,7 +13,7 @@ pub struct Tokens(Arc<Jwt>);
 
 impl Tokens {
     pub fn new(secret: &str) -> Self {
-        Self(Jwt::new(&JwtSettings::hs256(&secret)))
+        Self(Jwt::new(&JwtSettings::hs256(secret)))
     }
 
     pub fn user(&self, sub: &str) -> anyhow::Result<String> {
