@@ -17,7 +17,8 @@ use uuid::Uuid;
 pub fn metadata(user: &User, request: &RequestId) -> HashMap<String, String> {
     HashMap::from([
         ("actor".to_string(), user.sub.clone()),
-        ("request_id".to_string(), request.0.clone()),
+        ("request_id".to_string(), request.id.clone()),
+        ("traceparent".to_string(), request.traceparent.clone()),
     ])
 }
 

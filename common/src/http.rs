@@ -14,22 +14,79 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// The largest JSON command body accepted (1 MiB).
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
 
-/// The id of the request being served (taken from `X-Request-Id` when the
-/// client sent a sane one, else a fresh UUID).
+/// The request being served: its id (taken from `X-Request-Id` when the
+/// client sent a sane one, else a fresh UUID) and its W3C trace context.
 #[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+pub struct RequestId {
+    pub id: String,
+    /// `00-<trace id>-<span id>-<flags>`: the trace of a received
+    /// `traceparent` (else a new one), with this request's own span id.
+    /// Events record it; the relay sends it on as a NATS header.
+    pub traceparent: String,
+}
 
-/// Middleware: assigns the request id, echoes it on the response and puts it
-/// on the tracing span.
+impl RequestId {
+    fn fresh() -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            traceparent: traceparent_for(&axum::http::HeaderMap::new()),
+        }
+    }
+}
+
+pub const TRACEPARENT: &str = "traceparent";
+
+/// The W3C trace context of a request with these headers: the received
+/// `traceparent`'s trace id and flags when it is well-formed, else a new
+/// trace, sampled; always with a new span id (this request's span).
+pub fn traceparent_for(headers: &axum::http::HeaderMap) -> String {
+    let received = headers
+        .get(TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_traceparent);
+    // A UUIDv7's last 16 hex digits are random (its first ones a clock).
+    let span = &uuid::Uuid::now_v7().simple().to_string()[16..];
+    match received {
+        Some((trace, flags)) => format!("00-{trace}-{span}-{flags}"),
+        None => format!("00-{}-{span}-01", uuid::Uuid::now_v7().simple()),
+    }
+}
+
+/// The trace id and flags of a well-formed version-00 `traceparent`.
+pub fn parse_traceparent(value: &str) -> Option<(&str, &str)> {
+    let mut parts = value.trim().split('-');
+    let (version, trace, parent, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let ok = parts.next().is_none()
+        && version == "00"
+        && hex(trace, 32)
+        && trace.bytes().any(|b| b != b'0')
+        && hex(parent, 16)
+        && parent.bytes().any(|b| b != b'0')
+        && hex(flags, 2);
+    ok.then_some((trace, flags))
+}
+
+/// Middleware: assigns the request id and trace context, echoes the id on
+/// the response and puts both on the tracing span.
 pub async fn request_id(mut req: Request, next: Next) -> Response {
     let id = request_id_for(req.headers());
-    req.extensions_mut().insert(RequestId(id.clone()));
+    let traceparent = traceparent_for(req.headers());
+    req.extensions_mut().insert(RequestId {
+        id: id.clone(),
+        traceparent: traceparent.clone(),
+    });
     let client = req
         .extensions()
         .get::<crate::client::ClientAddr>()
         .map(|c| c.0.to_string())
         .unwrap_or_default();
-    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id, client = %client);
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id, client = %client, traceparent = %traceparent);
     let mut response = tracing::Instrument::instrument(next.run(req), span).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, v);
@@ -56,7 +113,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
             .extensions
             .get::<RequestId>()
             .cloned()
-            .unwrap_or_else(|| RequestId(uuid::Uuid::now_v7().to_string())))
+            .unwrap_or_else(RequestId::fresh))
     }
 }
 
@@ -252,6 +309,33 @@ pub async fn live() -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_received_traceparent_keeps_its_trace_and_gets_a_new_span() {
+        let mut headers = axum::http::HeaderMap::new();
+        let theirs = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        headers.insert(TRACEPARENT, HeaderValue::from_static(theirs));
+        let ours = traceparent_for(&headers);
+        assert!(
+            ours.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{ours}"
+        );
+        assert!(ours.ends_with("-01"), "{ours}");
+        assert_ne!(ours, theirs);
+        assert!(parse_traceparent(&ours).is_some());
+        for bad in [
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "garbage",
+        ] {
+            headers.insert(TRACEPARENT, HeaderValue::from_static(bad));
+            let fresh = traceparent_for(&headers);
+            assert!(!fresh.contains("4bf92f35"), "{bad} → {fresh}");
+            assert!(parse_traceparent(&fresh).is_some(), "{fresh}");
+        }
+    }
 
     #[test]
     fn serde_messages_name_the_field() {

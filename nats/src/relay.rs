@@ -33,6 +33,8 @@ pub const TX_ID_HEADER: &str = "Comics-Tx-Id";
 pub const POSITION_HEADER: &str = "Comics-Position";
 const NOTIFY_CHANNEL: &str = "comics_events";
 const BATCH: i64 = 512;
+/// The W3C trace context header, copied from the event's metadata.
+pub const TRACEPARENT: &str = "traceparent";
 const IDLE_POLL: Duration = Duration::from_secs(1);
 /// How often the cursor is copied to `relay_cursors` (for operators; the
 /// stream itself is the cursor of record).
@@ -154,6 +156,11 @@ impl Relay {
                 .expected_last_sequence(end.last_sequence + i as u64)
                 .header(TX_ID_HEADER, cursor.tx_id.to_string().as_str())
                 .header(POSITION_HEADER, cursor.position.to_string().as_str());
+            // The trace of the request that wrote it, for the consumers.
+            let message = match record.metadata.get(TRACEPARENT).and_then(|t| t.as_str()) {
+                Some(traceparent) => message.header(TRACEPARENT, traceparent),
+                None => message,
+            };
             let subject = self
                 .names
                 .subject(&record.aggregate_type, &record.aggregate_id);

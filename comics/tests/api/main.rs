@@ -10,6 +10,7 @@
 //! process.
 
 mod support;
+mod tracing_context;
 
 mod api_auth;
 mod api_bookmarks;

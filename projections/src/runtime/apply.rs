@@ -175,6 +175,17 @@ pub async fn apply_in(
         return Ok(nothing(last_seen));
     }
     projector.apply_all(db, schema, &fresh).await?;
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        for event in &fresh {
+            let traceparent = event.metadata.get("traceparent").and_then(|t| t.as_str());
+            tracing::debug!(
+                projection = projector.info().name,
+                event = %event.message_id(),
+                traceparent,
+                "projected"
+            );
+        }
+    }
     let changes = projector.changes(db, schema, &fresh).await?;
     if !moved.is_empty() {
         let (mut kinds, mut ids, mut seqs) = (vec![], vec![], vec![]);
