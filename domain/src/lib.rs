@@ -6,6 +6,7 @@
 pub mod chapter;
 pub mod comic;
 pub mod library;
+pub mod page;
 pub mod popularity;
 pub mod rating;
 mod serde_util;
@@ -16,6 +17,7 @@ pub use comic::{Comic, ComicCommand, ComicError, ComicEvent, ComicServices};
 pub use library::{
     library_id, Library, LibraryCommand, LibraryError, LibraryEvent, LibraryServices,
 };
+pub use page::{Page, PageCommand, PageError, PageEvent, PageServices};
 pub use popularity::{
     MinuteCount, Popularity, PopularityCommand, PopularityError, PopularityEvent, View,
 };
@@ -28,4 +30,5 @@ pub mod aggregate_types {
     pub const RATING: &str = "Rating";
     pub const LIBRARY: &str = "Library";
     pub const POPULARITY: &str = "Popularity";
+    pub const PAGE: &str = "Page";
 }

@@ -3,11 +3,13 @@
 
 mod chapter;
 mod comic;
+mod image;
 mod rating;
 mod search;
 
 pub use chapter::{ChapterNumber, ChapterTitle, Language, Volume};
 pub use comic::{ComicStatus, ComicTitle, ComicType, Description, Genre, Genres, NameList};
+pub use image::{dimensions, Image, ImageRefusal, ImageType, MAX_SIDE};
 pub use rating::Score;
 pub use search::{normalize, query_grams, SearchText, TITLE_SEPARATOR};
 
