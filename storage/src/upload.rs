@@ -1,0 +1,159 @@
+//! One image upload: the body is streamed into a temporary local file while
+//! it is hashed and counted (memory stays at one chunk and the header's
+//! first bytes, whatever the size), refused past its limit without reading
+//! further, checked against its declared kind, then copied to its
+//! content-addressed key (unless those bytes are already there) in parts,
+//! and flushed.
+
+use bytes::Bytes;
+use comics_domain::values::{dimensions, Image, ImageRefusal, ImageType};
+use futures::{Stream, StreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, WriteMultipart};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use crate::{Storage, StorageError};
+
+/// The largest page, in bytes (20 MiB).
+pub const LIMIT_PAGE: u64 = 20 * 1024 * 1024;
+/// The largest cover, in bytes (10 MiB).
+pub const LIMIT_COVER: u64 = 10 * 1024 * 1024;
+
+/// How much of the start of an image is kept to read its header from.
+const HEADER_PREFIX: usize = 1024 * 1024;
+/// The part size of multipart writes (S3's smallest part is 5 MiB).
+const PART: usize = 5 * 1024 * 1024;
+/// How much of the spooled file is read at a time.
+const READ: usize = 256 * 1024;
+
+/// Why an upload was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("the body is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("the body is empty")]
+    Empty,
+    #[error("{0}")]
+    NotAnImage(ImageRefusal),
+    /// The client's body broke off.
+    #[error("the body could not be read: {0}")]
+    Body(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<std::io::Error> for UploadError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Storage(e.into())
+    }
+}
+
+/// An upload spooled to a local temporary file, hashed, not yet checked.
+struct Spooled {
+    file: tempfile::NamedTempFile,
+    prefix: Vec<u8>,
+    size: u64,
+    sha256: String,
+}
+
+async fn spool<S, E>(mut body: S, limit: u64) -> Result<Spooled, UploadError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let file = tempfile::Builder::new()
+        .prefix("comics-upload-")
+        .tempfile()?;
+    let mut out = tokio::fs::File::from_std(file.reopen()?);
+    let mut hash = Sha256::new();
+    let mut prefix = Vec::new();
+    let mut size = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| UploadError::Body(e.to_string()))?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(UploadError::TooLarge { limit });
+        }
+        if prefix.len() < HEADER_PREFIX {
+            let take = (HEADER_PREFIX - prefix.len()).min(chunk.len());
+            prefix.extend_from_slice(&chunk[..take]);
+        }
+        hash.update(&chunk);
+        out.write_all(&chunk).await?;
+    }
+    out.flush().await?;
+    if size == 0 {
+        return Err(UploadError::Empty);
+    }
+    Ok(Spooled {
+        file,
+        prefix,
+        size,
+        sha256: hex::encode(hash.finalize()),
+    })
+}
+
+impl Storage {
+    /// Stores the image `body` claims to be (`kind`), at most `limit`
+    /// bytes, and answers the metadata an event records about it. When
+    /// this returns, the bytes are durably at `image.key`.
+    pub async fn put_image<S, E>(
+        &self,
+        kind: ImageType,
+        body: S,
+        limit: u64,
+    ) -> Result<Image, UploadError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let spooled = spool(body, limit).await?;
+        let (width, height) = dimensions(kind, &spooled.prefix).map_err(UploadError::NotAnImage)?;
+        let key = Self::key_of(&spooled.sha256);
+        if !self.exists(&key).await? {
+            self.write(&key, &spooled).await?;
+            tracing::debug!(%key, size = spooled.size, "image stored");
+        }
+        Ok(Image {
+            content_type: kind,
+            width,
+            height,
+            size: spooled.size,
+            sha256: spooled.sha256,
+            key,
+        })
+    }
+
+    /// Copies the spooled file to `key` in parts (an object appears whole
+    /// or not at all), then flushes a local store's file and folder.
+    async fn write(&self, key: &str, spooled: &Spooled) -> Result<(), StorageError> {
+        let upload = self.store.put_multipart(&Path::from(key)).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
+        let mut file = tokio::fs::File::from_std(spooled.file.reopen()?);
+        file.seek(std::io::SeekFrom::Start(0)).await?;
+        let mut buf = vec![0u8; READ];
+        loop {
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            writer.wait_for_capacity(2).await?;
+            writer.write(&buf[..n]);
+        }
+        writer.finish().await?;
+        if let Some(root) = &self.local_root {
+            let path = root.join(key);
+            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                std::fs::File::open(&path)?.sync_all()?;
+                if let Some(dir) = path.parent() {
+                    std::fs::File::open(dir)?.sync_all()?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| StorageError::Unavailable(e.to_string()))??;
+        }
+        Ok(())
+    }
+}
