@@ -17,8 +17,10 @@ mod facts;
 mod fields;
 mod group_commit;
 mod handle;
+mod images;
 mod library;
 mod locks;
+mod pages;
 mod ratings;
 mod response;
 mod state;
@@ -37,6 +39,7 @@ pub fn router(state: CommandState) -> Router {
     Router::new()
         .merge(comics::routes())
         .merge(chapters::routes())
+        .merge(pages::routes())
         .merge(ratings::routes())
         .merge(library::routes())
         .merge(views::routes())

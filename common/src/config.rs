@@ -24,6 +24,9 @@ pub struct Settings {
     pub nats_prefix: String,
     pub jwt: JwtSettings,
     pub read_cache: ReadCacheSettings,
+    /// Where image bytes are stored (`COMICS_STORAGE_URL`: `file:///abs/path`
+    /// or `s3://bucket/prefix`; unset: a folder under the working directory).
+    pub storage_url: Option<String>,
 }
 
 /// The query service's hot-read cache (`COMICS_READ_CACHE_MB`,
@@ -143,6 +146,7 @@ impl Settings {
         };
         Ok(Self {
             read_cache,
+            storage_url: non_empty("COMICS_STORAGE_URL"),
             projection_database_urls,
             catalog_database_url: non_empty("COMICS_CATALOG_DATABASE_URL")
                 .unwrap_or_else(|| database_url.clone()),

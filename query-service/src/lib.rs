@@ -19,7 +19,9 @@ mod chapters;
 mod comics;
 pub mod consistency;
 mod genres;
+mod images;
 mod listing;
+mod pages;
 mod popularity;
 mod ratings;
 pub mod search;
@@ -32,7 +34,7 @@ use axum::Router;
 use cache::CachePolicy;
 use comics_common::auth::User;
 use comics_common::projections::{ProjectionInfo, BOOKMARKS, CATALOG, POPULARITY, RATINGS};
-use comics_domain::aggregate_types::{CHAPTER, COMIC};
+use comics_domain::aggregate_types::{CHAPTER, COMIC, PAGE};
 
 pub use consistency::{ConsistencyGate, ProjectionStore, ViewsSource};
 pub use state::QueryState;
@@ -52,6 +54,8 @@ pub fn router(state: QueryState) -> Router {
     let catalog_store = ProjectionStore::new(CATALOG, state.catalog.clone());
     // Chapters and genres show nothing of ratings, bookmarks or views.
     let chapters_store = catalog_store.showing(&[COMIC, CHAPTER]);
+    // Pages and covers: the chapters and comics they belong to, and their images.
+    let pages_store = catalog_store.showing(&[COMIC, CHAPTER, PAGE]);
     let ratings_store = ProjectionStore::new(RATINGS, state.ratings.clone());
     let bookmarks_store = ProjectionStore::new(BOOKMARKS, state.bookmarks.clone());
     let popularity_store = ProjectionStore::new(POPULARITY, state.popularity.clone());
@@ -105,6 +109,9 @@ pub fn router(state: QueryState) -> Router {
             &[CATALOG],
             false,
         ))
+        // Bytes are not kept in the read cache (object storage and HTTP
+        // caches keep them): each read is one primary-key row, then storage.
+        .merge(gated(pages::routes(), &[&pages_store]))
         .merge(cached(
             gated(genres::routes(), &[&chapters_store]),
             &[CATALOG],

@@ -52,6 +52,8 @@ pub struct QueryStores {
     /// Where the marks of recorded views are resolved; `None` leaves them
     /// unchecked (see [`QueryState::with_views`]).
     pub views: Option<ViewsSource>,
+    /// Where image bytes are read; `None` answers their reads 503.
+    pub storage: Option<comics_storage::Storage>,
 }
 
 impl QueryState {
@@ -74,6 +76,7 @@ impl QueryState {
             clock: Arc::new(Utc::now),
             cache: None,
             views: None,
+            storage: None,
         }))
     }
 
@@ -87,6 +90,12 @@ impl QueryState {
     /// recorder keeps its position in the views stream `stream`.
     pub fn with_views(mut self, events: PgPool, stream: String) -> Self {
         self.fields().views = Some(ViewsSource { events, stream });
+        self
+    }
+
+    /// The same state serving image bytes from `storage`.
+    pub fn with_storage(mut self, storage: comics_storage::Storage) -> Self {
+        self.fields().storage = Some(storage);
         self
     }
 

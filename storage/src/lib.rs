@@ -26,8 +26,9 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt};
+use object_store::{GetOptions, ObjectStore, ObjectStoreExt};
 
+pub use object_store::GetRange;
 pub use upload::{UploadError, LIMIT_COVER, LIMIT_PAGE};
 
 /// The folder, under the working directory, that holds the images when
