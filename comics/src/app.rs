@@ -81,6 +81,7 @@ impl Application {
         let storage = match roles.commands || roles.queries {
             true => Some(comics_storage::Storage::from_url(
                 settings.storage_url.as_deref(),
+                &settings.storage_options,
             )?),
             false => None,
         };

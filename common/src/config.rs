@@ -27,6 +27,10 @@ pub struct Settings {
     /// Where image bytes are stored (`COMICS_STORAGE_URL`: `file:///abs/path`
     /// or `s3://bucket/prefix`; unset: a folder under the working directory).
     pub storage_url: Option<String>,
+    /// S3 options (object_store's `AmazonS3ConfigKey` names, such as
+    /// `aws_endpoint`) applied over the `AWS_*` variables; never read from
+    /// the environment (tests point a store at their own server with it).
+    pub storage_options: Vec<(String, String)>,
 }
 
 /// The query service's hot-read cache (`COMICS_READ_CACHE_MB`,
@@ -147,6 +151,7 @@ impl Settings {
         Ok(Self {
             read_cache,
             storage_url: non_empty("COMICS_STORAGE_URL"),
+            storage_options: Vec::new(),
             projection_database_urls,
             catalog_database_url: non_empty("COMICS_CATALOG_DATABASE_URL")
                 .unwrap_or_else(|| database_url.clone()),

@@ -22,7 +22,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
@@ -87,8 +87,10 @@ pub struct Fetched {
 
 impl Storage {
     /// The store `url` names (`None`: [`DEFAULT_FOLDER`] under the working
-    /// directory). Local folders are created if missing.
-    pub fn from_url(url: Option<&str>) -> anyhow::Result<Self> {
+    /// directory). Local folders are created if missing. An S3 store takes
+    /// its endpoint, region and credentials from the `AWS_*` variables, then
+    /// `options` (`AmazonS3ConfigKey` names and values) over them.
+    pub fn from_url(url: Option<&str>, options: &[(String, String)]) -> anyhow::Result<Self> {
         match url.map(str::trim).filter(|u| !u.is_empty()) {
             None => {
                 let dir = std::env::current_dir()?.join(DEFAULT_FOLDER);
@@ -102,7 +104,7 @@ impl Storage {
                 );
                 Self::local(path)
             }
-            Some(url) if url.starts_with("s3://") => Self::s3(url),
+            Some(url) if url.starts_with("s3://") => Self::s3(url, options),
             Some(url) => anyhow::bail!(
                 "COMICS_STORAGE_URL {url:?}: expected file:///abs/path or s3://bucket/prefix"
             ),
@@ -121,19 +123,23 @@ impl Storage {
         })
     }
 
-    fn s3(url: &str) -> anyhow::Result<Self> {
+    fn s3(url: &str, options: &[(String, String)]) -> anyhow::Result<Self> {
         let rest = &url["s3://".len()..];
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         anyhow::ensure!(
             !bucket.is_empty(),
             "COMICS_STORAGE_URL {url:?} names no bucket"
         );
-        let s3 = AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .build()
-            .with_context(|| {
-                format!("cannot configure S3 for {url:?} (see the AWS_* variables)")
-            })?;
+        let mut builder = AmazonS3Builder::from_env();
+        for (key, value) in options {
+            let key: AmazonS3ConfigKey = key
+                .parse()
+                .with_context(|| format!("{key:?} is not an S3 option"))?;
+            builder = builder.with_config(key, value);
+        }
+        let s3 = builder.with_bucket_name(bucket).build().with_context(|| {
+            format!("cannot configure S3 for {url:?} (see the AWS_* variables)")
+        })?;
         let prefix = prefix.trim_matches('/');
         let store: Arc<dyn ObjectStore> = match prefix {
             "" => Arc::new(s3),
@@ -161,6 +167,18 @@ impl Storage {
             .map(|chunk| chunk.map_err(StorageError::from))
             .boxed();
         Ok(Fetched { bytes, range, size })
+    }
+
+    /// When the object at `key` was last written, if there is one.
+    pub async fn modified(
+        &self,
+        key: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StorageError> {
+        match self.store.head(&Path::from(key)).await {
+            Ok(meta) => Ok(Some(meta.last_modified)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Whether something is stored at `key`.

@@ -27,6 +27,10 @@ const PART: usize = 5 * 1024 * 1024;
 /// How much of the spooled file is read at a time.
 const READ: usize = 256 * 1024;
 
+/// Bytes already stored longer ago than this are written again by an
+/// upload of the same image (so `gc`'s grace period must be longer).
+pub const REFRESH_AFTER: chrono::Duration = chrono::Duration::hours(1);
+
 /// Why an upload was not stored.
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
@@ -111,7 +115,11 @@ impl Storage {
         let spooled = spool(body, limit).await?;
         let (width, height) = dimensions(kind, &spooled.prefix).map_err(UploadError::NotAnImage)?;
         let key = Self::key_of(&spooled.sha256);
-        if !self.exists(&key).await? {
+        // The same bytes stored long ago may be an orphan that `gc` is
+        // about to remove: written again (same bytes), they are young.
+        let stored_at = self.modified(&key).await?;
+        let fresh = chrono::Utc::now() - REFRESH_AFTER;
+        if stored_at.is_none_or(|at| at < fresh) {
             self.write(&key, &spooled).await?;
             tracing::debug!(%key, size = spooled.size, "image stored");
         }
