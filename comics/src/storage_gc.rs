@@ -34,7 +34,7 @@ pub async fn collect(
 /// happened to them since), and every key the catalog shows.
 pub async fn named_keys(events: &PgPool, catalog: &PgPool) -> anyhow::Result<HashSet<String>> {
     let mut named: HashSet<String> = sqlx::query_scalar(
-        "SELECT DISTINCT k #>> '{}' FROM events, jsonb_path_query(payload, '$.*.image.key') AS k \
+        "SELECT DISTINCT k #>> '{}' FROM events, jsonb_path_query(payload::jsonb, '$.*.image.key') AS k \
          WHERE aggregate_type IN ('Page', 'Comic')",
     )
     .fetch_all(events)

@@ -52,10 +52,9 @@ pub use state::QueryState;
 /// Fallbacks for unknown paths are left to whoever composes routers.
 pub fn router(state: QueryState) -> Router {
     let catalog_store = ProjectionStore::new(CATALOG, state.catalog.clone());
-    // Chapters and genres show nothing of ratings, bookmarks or views.
-    let chapters_store = catalog_store.showing(&[COMIC, CHAPTER]);
-    // Pages and covers: the chapters and comics they belong to, and their images.
-    let pages_store = catalog_store.showing(&[COMIC, CHAPTER, PAGE]);
+    // Chapters (with their page counts), pages, covers and genres show
+    // nothing of ratings, bookmarks or views.
+    let chapters_store = catalog_store.showing(&[COMIC, CHAPTER, PAGE]);
     let ratings_store = ProjectionStore::new(RATINGS, state.ratings.clone());
     let bookmarks_store = ProjectionStore::new(BOOKMARKS, state.bookmarks.clone());
     let popularity_store = ProjectionStore::new(POPULARITY, state.popularity.clone());
@@ -111,7 +110,7 @@ pub fn router(state: QueryState) -> Router {
         ))
         // Bytes are not kept in the read cache (object storage and HTTP
         // caches keep them): each read is one primary-key row, then storage.
-        .merge(gated(pages::routes(), &[&pages_store]))
+        .merge(gated(pages::routes(), &[&chapters_store]))
         .merge(cached(
             gated(genres::routes(), &[&chapters_store]),
             &[CATALOG],
