@@ -165,3 +165,80 @@ impl Storage {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        b.extend(w.to_be_bytes());
+        b.extend(h.to_be_bytes());
+        b.extend([8, 6, 0, 0, 0, 1, 2, 3]);
+        b
+    }
+
+    fn one(bytes: Vec<u8>) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+        futures::stream::iter([Ok(Bytes::from(bytes))])
+    }
+
+    #[tokio::test]
+    async fn an_endless_body_is_refused_past_the_limit_without_reading_it_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::local(dir.path().to_path_buf()).unwrap();
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let counter = pulled.clone();
+        let mut first = Some(png(10, 10));
+        let endless = futures::stream::repeat_with(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            let chunk = first.take().unwrap_or_else(|| vec![0u8; 1024 * 1024]);
+            Ok::<_, std::io::Error>(Bytes::from(chunk))
+        });
+        let refused = storage
+            .put_image(ImageType::Png, Box::pin(endless), LIMIT_PAGE)
+            .await;
+        assert!(matches!(refused, Err(UploadError::TooLarge { limit }) if limit == LIMIT_PAGE));
+        // The header and 20 chunks of 1 MiB are over the limit: nothing more is read.
+        assert_eq!(pulled.load(Ordering::Relaxed), 21);
+    }
+
+    #[tokio::test]
+    async fn identical_images_are_stored_once_under_their_sha256() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::local(dir.path().to_path_buf()).unwrap();
+        let a = storage
+            .put_image(ImageType::Png, one(png(3, 4)), LIMIT_PAGE)
+            .await
+            .unwrap();
+        let b = storage
+            .put_image(ImageType::Png, one(png(3, 4)), LIMIT_PAGE)
+            .await
+            .unwrap();
+        assert_eq!(a, b);
+        assert_eq!((a.width, a.height, a.size), (3, 4, 32));
+        assert_eq!(a.key, format!("images/{}/{}", &a.sha256[..2], a.sha256));
+        assert_eq!(std::fs::read(dir.path().join(&a.key)).unwrap(), png(3, 4));
+        let files = std::fs::read_dir(dir.path().join("images"))
+            .unwrap()
+            .count();
+        assert_eq!(files, 1);
+    }
+
+    #[tokio::test]
+    async fn what_is_not_an_image_of_its_kind_is_not_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::local(dir.path().to_path_buf()).unwrap();
+        let gif = storage
+            .put_image(ImageType::Gif, one(png(3, 4)), LIMIT_PAGE)
+            .await;
+        assert!(matches!(gif, Err(UploadError::NotAnImage(_))));
+        let empty = storage
+            .put_image(ImageType::Png, one(Vec::new()), LIMIT_PAGE)
+            .await;
+        assert!(matches!(empty, Err(UploadError::Empty)));
+        assert!(!dir.path().join("images").exists());
+    }
+}
