@@ -92,6 +92,7 @@ impl Application {
         let mut router = health::routes(Dependencies {
             pools: pools.all(),
             nats: nats.clone(),
+            storage: storage.clone(),
         });
         if roles.commands {
             comics_nats::stream::ensure_views_stream(&js, &names).await?;
