@@ -11,7 +11,7 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
 
-use crate::{Storage, StorageError, IMAGES};
+use crate::{Storage, StorageError, IMAGES, UPLOADS};
 
 /// What a collection found and did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +24,9 @@ pub struct GcReport {
     pub young: u64,
     /// Unnamed objects removed.
     pub removed: u64,
+    /// Spool files of a local store left by uploads cut short (a crash),
+    /// removed.
+    pub stale_uploads: u64,
 }
 
 impl Storage {
@@ -53,6 +56,25 @@ impl Storage {
                 report.removed += 1;
             }
         }
+        if let Some(root) = &self.local_root {
+            report.stale_uploads = stale_uploads(&root.join(UPLOADS), cutoff)?;
+        }
         Ok(report)
     }
+}
+
+/// Removes the files in `dir` last written before `cutoff`.
+fn stale_uploads(dir: &std::path::Path, cutoff: DateTime<Utc>) -> Result<u64, StorageError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let modified = entry.metadata().and_then(|m| m.modified());
+        let stale = modified.is_ok_and(|m| DateTime::<Utc>::from(m) < cutoff);
+        if stale && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }

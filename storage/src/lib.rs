@@ -37,6 +37,8 @@ pub const DEFAULT_FOLDER: &str = "comics-storage";
 
 /// Where image keys start.
 const IMAGES: &str = "images";
+/// Where a local store spools uploads (beside `images/`, never listed).
+const UPLOADS: &str = ".uploads";
 
 /// An object store holding the platform's images.
 #[derive(Clone)]

@@ -1,9 +1,10 @@
 //! One image upload: the body is streamed into a temporary local file while
 //! it is hashed and counted (memory stays at one chunk and the header's
 //! first bytes, whatever the size), refused past its limit without reading
-//! further, checked against its declared kind, then copied to its
-//! content-addressed key (unless those bytes are already there) in parts,
-//! and flushed.
+//! further, checked against its declared kind, then put at its
+//! content-addressed key (unless those bytes are already there) and
+//! flushed: a local store's spool file is renamed into place (it is spooled
+//! in the store's `.uploads/` folder); an S3 upload goes up in 5 MiB parts.
 
 use bytes::Bytes;
 use comics_domain::values::{dimensions, Image, ImageRefusal, ImageType};
@@ -13,7 +14,7 @@ use object_store::{ObjectStoreExt, WriteMultipart};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use crate::{Storage, StorageError};
+use crate::{Storage, StorageError, UPLOADS};
 
 /// The largest page, in bytes (20 MiB).
 pub const LIMIT_PAGE: u64 = 20 * 1024 * 1024;
@@ -61,14 +62,23 @@ struct Spooled {
     sha256: String,
 }
 
-async fn spool<S, E>(mut body: S, limit: u64) -> Result<Spooled, UploadError>
+/// Spools `body` into a temporary file in `dir` (the system's temporary
+/// folder when `None`).
+async fn spool<S, E>(
+    mut body: S,
+    limit: u64,
+    dir: Option<&std::path::Path>,
+) -> Result<Spooled, UploadError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let file = tempfile::Builder::new()
-        .prefix("comics-upload-")
-        .tempfile()?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("comics-upload-");
+    let file = match dir {
+        Some(dir) => builder.tempfile_in(dir)?,
+        None => builder.tempfile()?,
+    };
     let mut out = tokio::fs::File::from_std(file.reopen()?);
     let mut hash = Sha256::new();
     let mut prefix = Vec::new();
@@ -112,23 +122,33 @@ impl Storage {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let spooled = spool(body, limit).await?;
+        // A local store spools inside its own folder, so that storing the
+        // upload is a rename.
+        let uploads = self.local_root.as_ref().map(|root| root.join(UPLOADS));
+        if let Some(dir) = &uploads {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        let spooled = spool(body, limit, uploads.as_deref()).await?;
         let (width, height) = dimensions(kind, &spooled.prefix).map_err(UploadError::NotAnImage)?;
         let key = Self::key_of(&spooled.sha256);
+        let (size, sha256) = (spooled.size, spooled.sha256.clone());
         // The same bytes stored long ago may be an orphan that `gc` is
         // about to remove: written again (same bytes), they are young.
         let stored_at = self.modified(&key).await?;
         let fresh = chrono::Utc::now() - REFRESH_AFTER;
         if stored_at.is_none_or(|at| at < fresh) {
-            self.write(&key, &spooled).await?;
-            tracing::debug!(%key, size = spooled.size, "image stored");
+            match &self.local_root {
+                Some(root) => place(root.join(&key), spooled.file).await?,
+                None => self.write(&key, &spooled).await?,
+            }
+            tracing::debug!(%key, size, "image stored");
         }
         Ok(Image {
             content_type: kind,
             width,
             height,
-            size: spooled.size,
-            sha256: spooled.sha256,
+            size,
+            sha256,
             key,
         })
     }
@@ -150,20 +170,26 @@ impl Storage {
             writer.write(&buf[..n]);
         }
         writer.finish().await?;
-        if let Some(root) = &self.local_root {
-            let path = root.join(key);
-            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-                std::fs::File::open(&path)?.sync_all()?;
-                if let Some(dir) = path.parent() {
-                    std::fs::File::open(dir)?.sync_all()?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|e| StorageError::Unavailable(e.to_string()))??;
-        }
         Ok(())
     }
+}
+
+/// Moves a spooled file (in the store's folder) to `path`, flushed: its
+/// bytes, then its name in the folder.
+async fn place(
+    path: std::path::PathBuf,
+    file: tempfile::NamedTempFile,
+) -> Result<(), StorageError> {
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        file.as_file().sync_all()?;
+        let dir = path.parent().expect("a key has a folder");
+        std::fs::create_dir_all(dir)?;
+        file.persist(&path).map_err(|e| e.error)?;
+        std::fs::File::open(dir)?.sync_all()
+    })
+    .await
+    .map_err(|e| StorageError::Unavailable(e.to_string()))?
+    .map_err(StorageError::from)
 }
 
 #[cfg(test)]
