@@ -9,6 +9,8 @@ mod gc;
 pub mod images;
 mod s3;
 
+use std::time::Duration;
+
 use reqwest::{Method, Response};
 use serde_json::Value;
 
@@ -192,6 +194,10 @@ async fn refused_uploads_name_their_reason_and_store_no_page() {
         404,
     )
     .await;
+    // A multipart part past 20 MiB is refused while it streams in.
+    let huge_part = png(100, 100, 21 * 1024 * 1024, 2);
+    let r = post_pages(&app, &chapter, &[("file", "image/png", &huge_part)]).await;
+    problem(r, 413).await;
     // Admins only.
     let path = format!("/api/v1/chapters/{chapter}/pages/1");
     let r = app
@@ -565,5 +571,50 @@ async fn a_rebuilt_catalog_has_the_same_pages_page_counts_and_covers() {
     .await
     .unwrap();
     assert_same_catalog(&live, &catalog_snapshot(&catalog).await);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cached_reads_follow_page_and_cover_changes() {
+    use crate::support::eventually;
+    let app = TestApp::spawn().await;
+    let (comic, chapter) = comic_and_chapter(&app).await;
+    let chapter_path = format!("/api/v1/chapters/{chapter}");
+    let comic_path = format!("/api/v1/comics/{comic}");
+    let read = |path: String| {
+        let app = &app;
+        async move {
+            let r = app.get(&path).await;
+            match r.status().as_u16() {
+                200 => r.json::<Value>().await.ok(),
+                _ => None,
+            }
+        }
+    };
+    // Read once without a token (kept by the read cache), then change.
+    let seen = eventually(Duration::from_secs(10), || read(chapter_path.clone())).await;
+    assert_eq!(seen["page_count"], 0);
+    let seen = eventually(Duration::from_secs(10), || read(comic_path.clone())).await;
+    assert_eq!(seen["cover_url"], Value::Null);
+    json_with(
+        put_page(&app, &chapter, "1", "image/png", png(4, 4, 64, 1)).await,
+        201,
+    )
+    .await;
+    json_with(
+        put_cover(&app, &comic, "image/png", png(4, 4, 64, 2)).await,
+        200,
+    )
+    .await;
+    eventually(Duration::from_secs(10), || async {
+        let doc = read(chapter_path.clone()).await?;
+        (doc["page_count"] == 1).then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(10), || async {
+        let doc = read(comic_path.clone()).await?;
+        (doc["cover_url"] == format!("/api/v1/comics/{comic}/cover").as_str()).then_some(())
+    })
+    .await;
     app.stop().await;
 }
