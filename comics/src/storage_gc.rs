@@ -20,9 +20,11 @@ pub async fn collect(
     let storage = Storage::from_url(settings.storage_url.as_deref(), &settings.storage_options)?;
     let mut pools = Pools::default();
     let events = pools.get(&settings.database_url).await?;
-    let catalog = pools
-        .projection(settings, comics_common::projections::CATALOG.name)
-        .await?;
+    let info = comics_common::projections::CATALOG;
+    let catalog = pools.projection(settings, info.name).await?;
+    // A store no projector has run on yet has its (empty) tables made.
+    let projector = comics_projections::by_name(info.name).expect("the catalog projection");
+    comics_projections::runtime::ensure_schema(&catalog, projector.as_ref(), info.schema).await?;
     // Named keys are read before the listing starts: an object written
     // after this read is younger than the cutoff.
     let cutoff = chrono::Utc::now() - older_than;
