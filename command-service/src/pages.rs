@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::put;
 use axum::{Json, Router};
 use comics_common::auth::Admin;
-use comics_common::consistency::{ConsistencyToken, HEADER};
 use comics_common::http::{PathParams, RequestId};
 use comics_common::Problem;
 use comics_domain::values::Image;
@@ -25,12 +24,12 @@ use crate::error::{database, DomainProblem};
 use crate::handle::Refused;
 use crate::images::{self, describe, storage};
 use crate::locks::lock_comic;
-use crate::response::{metadata, no_content};
+use crate::response::{metadata, no_content, with_token};
 use crate::state::CommandState;
 
 /// The most pages one multipart upload may append.
 const MAX_PARTS: usize = 200;
-/// The largest multipart body: [`MAX_PARTS`] pages can not all be full size.
+/// The largest multipart body (each part is also held to 20 MiB).
 const MAX_MULTIPART: usize = 512 * 1024 * 1024;
 
 pub fn routes() -> Router<CommandState> {
@@ -68,14 +67,7 @@ fn page_json(number: u32, image: &Image) -> Value {
     page
 }
 
-fn with_token(mut response: Response, token: &ConsistencyToken) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&token.encode()) {
-        response.headers_mut().insert(HEADER, v);
-    }
-    response
-}
-
-#[tracing::instrument(skip_all, fields(chapter_id = %chapter_id, number))]
+#[tracing::instrument(skip_all, fields(chapter_id = %chapter_id, number = number))]
 async fn put_page(
     State(state): State<CommandState>,
     Admin(user): Admin,
@@ -190,7 +182,7 @@ fn part_problem(e: axum::extract::multipart::MultipartError) -> Problem {
     }
 }
 
-#[tracing::instrument(skip_all, fields(chapter_id = %chapter_id, number))]
+#[tracing::instrument(skip_all, fields(chapter_id = %chapter_id, number = number))]
 async fn remove(
     State(state): State<CommandState>,
     Admin(user): Admin,

@@ -8,7 +8,6 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use comics_common::auth::Admin;
-use comics_common::consistency::HEADER;
 use comics_common::http::{PathParams, RequestId};
 use comics_common::Problem;
 use comics_domain::{ComicCommand, ComicError};
@@ -20,7 +19,7 @@ use crate::error::{database, DomainProblem};
 use crate::handle::Refused;
 use crate::images::{self, describe, storage};
 use crate::locks::lock_comic;
-use crate::response::{metadata, no_content};
+use crate::response::{metadata, no_content, with_token};
 use crate::state::CommandState;
 
 #[tracing::instrument(skip_all, fields(comic_id = %id))]
@@ -54,11 +53,7 @@ pub(super) async fn put_cover(
     body["id"] = json!(id);
     body["version"] = json!(done.version);
     body["cover_url"] = json!(format!("/api/v1/comics/{id}/cover"));
-    let mut response = Json(body).into_response();
-    if let Ok(v) = done.token.encode().parse() {
-        response.headers_mut().insert(HEADER, v);
-    }
-    Ok(response)
+    Ok(with_token(Json(body).into_response(), &done.token))
 }
 
 #[tracing::instrument(skip_all, fields(comic_id = %id))]
