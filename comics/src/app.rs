@@ -79,15 +79,30 @@ impl Application {
         jwt.prefetch().await;
         let shutdown = CancellationToken::new();
 
+        // Image bytes: the write side stores uploads, the read side serves them.
+        let storage = match roles.commands || roles.queries {
+            true => Some(comics_storage::Storage::from_url(
+                settings.storage_url.as_deref(),
+                &settings.storage_options,
+            )?),
+            false => None,
+        };
+        if let Some(storage) = &storage {
+            tracing::info!(storage = ?storage, "images are stored in object storage");
+        }
         let mut tasks = Vec::new();
         let mut router = health::routes(Dependencies {
             pools: pools.all(),
             nats: nats.clone(),
+            storage: storage.clone(),
         });
         if roles.commands {
             comics_nats::stream::ensure_views_stream(&js, &names).await?;
-            let state = comics_command::CommandState::new(events.clone(), jwt.clone())
+            let mut state = comics_command::CommandState::new(events.clone(), jwt.clone())
                 .with_views(js.clone(), names.clone());
+            if let Some(storage) = storage.clone() {
+                state = state.with_storage(storage);
+            }
             let recorder = ViewRecorder {
                 js: js.clone(),
                 names: names.clone(),
@@ -122,6 +137,10 @@ impl Application {
             .with_plans(store("plans"))
             .with_views(events.clone(), names.views_stream())
             .with_cache(settings.read_cache);
+            let state = match storage.clone() {
+                Some(storage) => state.with_storage(storage),
+                None => state,
+            };
             hot = state.cache.clone();
             router = router.merge(comics_query::router(state));
         }

@@ -1,5 +1,6 @@
-//! `/health/live` (the process answers) and `/health/ready` (Postgres and
-//! NATS are reachable; 503 with `Retry-After` otherwise).
+//! `/health/live` (the process answers) and `/health/ready` (Postgres, NATS
+//! and, where this process uses it, object storage are reachable; 503 with
+//! `Retry-After` otherwise).
 
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ use sqlx::PgPool;
 pub struct Dependencies {
     pub pools: Vec<PgPool>,
     pub nats: async_nats::Client,
+    /// The image store, when this process stores or serves images.
+    pub storage: Option<comics_storage::Storage>,
 }
 
 pub fn routes(deps: Dependencies) -> Router {
@@ -35,12 +38,25 @@ async fn ready(State(deps): State<Dependencies>) -> Response {
         postgres &= matches!(ping, Ok(Ok(_)));
     }
     let nats = deps.nats.connection_state() == async_nats::connection::State::Connected;
-    let body = Json(json!({
-        "status": if postgres && nats { "ok" } else { "unavailable" },
-        "postgres": if postgres { "ok" } else { "unreachable" },
-        "nats": if nats { "ok" } else { "unreachable" },
-    }));
-    if postgres && nats {
+    let storage = match &deps.storage {
+        Some(s) => matches!(
+            tokio::time::timeout(Duration::from_secs(2), s.check()).await,
+            Ok(Ok(()))
+        ),
+        None => true,
+    };
+    let word = |ok: bool| if ok { "ok" } else { "unreachable" };
+    let all = postgres && nats && storage;
+    let mut body = json!({
+        "status": if all { "ok" } else { "unavailable" },
+        "postgres": word(postgres),
+        "nats": word(nats),
+    });
+    if deps.storage.is_some() {
+        body["storage"] = json!(word(storage));
+    }
+    let body = Json(body);
+    if all {
         body.into_response()
     } else {
         (

@@ -8,5 +8,6 @@ pub mod app;
 pub mod health;
 pub mod migrate;
 pub mod pools;
+pub mod storage_gc;
 
 pub use app::{Application, Roles};

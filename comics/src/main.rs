@@ -40,6 +40,11 @@ enum Command {
         #[command(subcommand)]
         command: ProjectionsCommand,
     },
+    /// Object storage upkeep.
+    Storage {
+        #[command(subcommand)]
+        command: StorageCommand,
+    },
     /// Mint a token with the configured secret (development).
     Token {
         #[arg(long)]
@@ -49,6 +54,16 @@ enum Command {
         /// Lifetime such as 30m, 1h, 7d.
         #[arg(long, default_value = "1h")]
         ttl: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum StorageCommand {
+    /// Remove stored images that no event names, older than a grace period.
+    Gc {
+        /// Grace period such as 24h, 90m, 7d (at least the longest upload).
+        #[arg(long, default_value = "24h")]
+        older_than: String,
     },
 }
 
@@ -113,6 +128,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => return comics::migrate::run(&settings).await,
         Command::Projections { command } => return projections(&settings, command).await,
         Command::Token { sub, admin, ttl } => return token(&settings, &sub, admin, &ttl),
+        Command::Storage {
+            command: StorageCommand::Gc { older_than },
+        } => {
+            let report = comics::storage_gc::collect(&settings, parse_ttl(&older_than)?).await?;
+            println!(
+                "examined {}, named {}, unnamed but younger than {older_than} {}, removed {}",
+                report.examined, report.named, report.young, report.removed
+            );
+            return Ok(());
+        }
     };
     let app = Application::build(&settings, roles).await?;
     cancel_on_signal(app.shutdown_token());

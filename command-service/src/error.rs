@@ -3,8 +3,9 @@
 //! `If-Match` → 412, infrastructure → 503 (retry) or an opaque, logged 500.
 
 use axum::http::StatusCode;
+use comics_common::problem::FieldProblem;
 use comics_common::Problem;
-use comics_domain::{ChapterError, ComicError, LibraryError, PlanError, RatingError};
+use comics_domain::{ChapterError, ComicError, LibraryError, PageError, PlanError, RatingError};
 use cqrs_es::AggregateError;
 
 use crate::handle::Refused;
@@ -19,6 +20,7 @@ impl DomainProblem for ComicError {
             ComicError::NotFound => Problem::not_found("no such comic"),
             ComicError::AlreadyExists => Problem::conflict("the comic already exists"),
             ComicError::ChapterNumberTaken { .. } => Problem::conflict(self.to_string()),
+            ComicError::NoCover => Problem::not_found("the comic has no cover"),
             ComicError::Unavailable(why) => unavailable(why),
         }
     }
@@ -31,6 +33,24 @@ impl DomainProblem for ChapterError {
             ChapterError::AlreadyExists => Problem::conflict("the chapter already exists"),
             ChapterError::ComicNotFound => Problem::not_found("no such comic"),
             ChapterError::Unavailable(why) => unavailable(why),
+        }
+    }
+}
+
+impl DomainProblem for PageError {
+    fn problem(&self) -> Problem {
+        match self {
+            PageError::ChapterNotFound => Problem::not_found("no such chapter"),
+            PageError::PageNotFound => Problem::not_found("the chapter has no such page"),
+            PageError::BadNumber => Problem::validation(vec![FieldProblem {
+                field: "number".into(),
+                message: "page numbers start at 1".into(),
+            }]),
+            PageError::NothingToAppend => Problem::validation(vec![FieldProblem {
+                field: "file".into(),
+                message: "send one or more `file` parts".into(),
+            }]),
+            PageError::Unavailable(why) => unavailable(why),
         }
     }
 }

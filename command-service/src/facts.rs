@@ -9,7 +9,7 @@ use comics_common::db::Held;
 use comics_domain::values::{ChapterNumber, Language};
 use comics_domain::{
     Chapter, ChapterServices, Comic, ComicServices, Library, LibraryCommand, LibraryServices,
-    Rating, RatingCommand, RatingServices,
+    PageServices, Rating, RatingCommand, RatingServices,
 };
 use cqrs_es::Aggregate;
 use uuid::Uuid;
@@ -93,6 +93,28 @@ macro_rules! comic_is_live {
 }
 
 comic_is_live!(ComicFacts: ChapterServices, RatingServices, LibraryServices);
+
+/// Answers the Page aggregate's question: is the chapter there, and its
+/// comic (created, not deleted)?
+pub struct PageFacts {
+    pub chapters: Arc<Store<Chapter>>,
+    pub comics: Arc<ComicFacts>,
+}
+
+#[async_trait]
+impl PageServices for PageFacts {
+    async fn live_chapter(&self, chapter_id: Uuid) -> Result<Option<Uuid>, String> {
+        let (chapter, _) = self
+            .chapters
+            .load(&chapter_id.to_string())
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(comic_id) = chapter.comic_id().filter(|_| chapter.holds().is_some()) else {
+            return Ok(None);
+        };
+        Ok(self.comics.is_live(comic_id).await?.then_some(comic_id))
+    }
+}
 
 /// [`ComicFacts`] for one round of a group commit: the comics the round's
 /// commands name are read together before it ([`RoundComics`]), and each

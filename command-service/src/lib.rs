@@ -17,9 +17,11 @@ mod facts;
 mod fields;
 mod group_commit;
 mod handle;
+mod images;
 mod library;
 mod locks;
 mod plans;
+mod pages;
 mod ratings;
 mod response;
 mod state;
@@ -38,6 +40,7 @@ pub fn router(state: CommandState) -> Router {
     Router::new()
         .merge(comics::routes())
         .merge(chapters::routes())
+        .merge(pages::routes())
         .merge(ratings::routes())
         .merge(library::routes())
         .merge(plans::routes())

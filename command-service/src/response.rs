@@ -22,7 +22,8 @@ pub fn metadata(user: &User, request: &RequestId) -> HashMap<String, String> {
     ])
 }
 
-fn with_token(mut response: Response, token: &ConsistencyToken) -> Response {
+/// `response` with the `X-Consistency-Token` of `token`.
+pub fn with_token(mut response: Response, token: &ConsistencyToken) -> Response {
     if let Ok(v) = HeaderValue::from_str(&token.encode()) {
         response.headers_mut().insert(HEADER, v);
     }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use comics_common::auth::Jwt;
-use comics_domain::{Chapter, Comic, Library, Popularity, PremiumPlan, Rating};
+use comics_domain::{Chapter, Comic, Library, Page, Popularity, PremiumPlan, Rating};
+use comics_storage::Storage;
 use sqlx::PgPool;
 
-use crate::facts::{ChapterFacts, ComicFacts, RoundComics};
+use crate::facts::{ChapterFacts, ComicFacts, PageFacts, RoundComics};
 use crate::group_commit::GroupCommit;
 use crate::handle::Handle;
 use crate::store::Store;
@@ -22,6 +23,8 @@ pub struct CommandState {
     pub jwt: Arc<Jwt>,
     /// Where accepted views go (absent: `POST .../views` answers 503).
     pub views: Option<Arc<ViewIntake>>,
+    /// Where uploaded images go (absent: uploads answer 503).
+    pub storage: Option<Storage>,
 }
 
 impl CommandState {
@@ -31,7 +34,14 @@ impl CommandState {
             pool,
             jwt,
             views: None,
+            storage: None,
         }
+    }
+
+    /// Stores uploaded images in `storage`.
+    pub fn with_storage(mut self, storage: Storage) -> Self {
+        self.storage = Some(storage);
+        self
     }
 
     /// Accepts views into the JetStream views stream.
@@ -57,6 +67,9 @@ impl FromRef<CommandState> for Arc<Jwt> {
 pub struct Stores {
     pub comics: Handle<Comic>,
     pub chapters: Handle<Chapter>,
+    pub pages: Handle<Page>,
+    /// Whether a chapter (and its comic) is live, for page commands.
+    pub page_facts: Arc<PageFacts>,
     /// Rating commands, committed in groups.
     pub rating_commits: GroupCommit<Rating>,
     /// Bookmark commands, committed in groups.
@@ -80,8 +93,14 @@ impl Stores {
             Arc::new(Store::new(&pool)),
             RoundComics::bookmarks(facts.clone()),
         );
+        let page_facts = Arc::new(PageFacts {
+            chapters: chapters.clone(),
+            comics: facts.clone(),
+        });
         Self {
             comics: Handle::new(comics, Arc::new(ChapterFacts(chapters.clone()))),
+            pages: Handle::new(Arc::new(Store::new(&pool)), page_facts.clone()),
+            page_facts,
             chapters: Handle::new(chapters, facts),
             rating_commits,
             library_commits,

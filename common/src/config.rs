@@ -35,6 +35,13 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     /// Write limits (`COMICS_RATE_LIMIT_*`).
     pub rate_limits: RateLimitSettings,
+    /// Where image bytes are stored (`COMICS_STORAGE_URL`: `file:///abs/path`
+    /// or `s3://bucket/prefix`; unset: a folder under the working directory).
+    pub storage_url: Option<String>,
+    /// S3 options (object_store's `AmazonS3ConfigKey` names, such as
+    /// `aws_endpoint`) applied over the `AWS_*` variables; never read from
+    /// the environment (tests point a store at their own server with it).
+    pub storage_options: Vec<(String, String)>,
 }
 
 /// The query service's hot-read cache (`COMICS_READ_CACHE_MB`,
@@ -208,6 +215,8 @@ impl Settings {
             trusted_proxies,
             rate_limits,
             read_cache,
+            storage_url: non_empty("COMICS_STORAGE_URL"),
+            storage_options: Vec::new(),
             projection_database_urls,
             catalog_database_url: non_empty("COMICS_CATALOG_DATABASE_URL")
                 .unwrap_or_else(|| database_url.clone()),

@@ -14,12 +14,19 @@ pub struct ProjectionInfo {
     pub aggregate_types: &'static [&'static str],
 }
 
-/// Comics (each document whole: with its votes, views and bookmarks),
-/// chapters and genres.
+/// Comics (each document whole: with its votes, views, bookmarks and
+/// cover), chapters (with their pages) and genres.
 pub const CATALOG: ProjectionInfo = ProjectionInfo {
     name: "catalog",
     schema: "catalog",
-    aggregate_types: &["Comic", "Chapter", "Rating", "Library", "Popularity"],
+    aggregate_types: &[
+        "Comic",
+        "Chapter",
+        "Page",
+        "Rating",
+        "Library",
+        "Popularity",
+    ],
 };
 
 /// Rating statistics, each user's ratings, and the comic cards that

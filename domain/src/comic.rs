@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::values::{
-    ChapterNumber, ComicStatus, ComicTitle, ComicType, Description, Genres, Language, NameList,
+    ChapterNumber, ComicStatus, ComicTitle, ComicType, Description, Genres, Image, Language,
+    NameList,
 };
 
 /// The writable fields of a comic, all validated.
@@ -114,6 +115,12 @@ pub enum ComicCommand {
         language: Language,
         number: ChapterNumber,
     },
+    /// Show `image` (already in object storage) as the comic's cover.
+    SetCover {
+        image: Image,
+    },
+    /// Show no cover.
+    RemoveCover,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,6 +143,10 @@ pub enum ComicEvent {
         language: Language,
         number: ChapterNumber,
     },
+    CoverSet {
+        image: Image,
+    },
+    CoverRemoved {},
 }
 
 impl DomainEvent for ComicEvent {
@@ -146,6 +157,8 @@ impl DomainEvent for ComicEvent {
             Self::ComicDeleted {} => "ComicDeleted",
             Self::ChapterNumberClaimed { .. } => "ChapterNumberClaimed",
             Self::ChapterNumberReleased { .. } => "ChapterNumberReleased",
+            Self::CoverSet { .. } => "CoverSet",
+            Self::CoverRemoved {} => "CoverRemoved",
         }
         .to_string()
     }
@@ -162,6 +175,8 @@ pub enum ComicError {
     AlreadyExists,
     #[error("chapter {number} ({language}) already exists in this comic")]
     ChapterNumberTaken { language: String, number: String },
+    #[error("the comic has no cover")]
+    NoCover,
     #[error("a dependency is unavailable: {0}")]
     Unavailable(String),
 }
@@ -190,6 +205,9 @@ pub struct Comic {
     /// so a crash in between leaves a claim too many, never one too few.
     #[serde(with = "number_register")]
     pub numbers: BTreeMap<(Language, ChapterNumber), Uuid>,
+    /// The cover shown, if any.
+    #[serde(default)]
+    pub cover: Option<Image>,
 }
 
 impl Comic {
@@ -297,6 +315,19 @@ impl Aggregate for Comic {
                     sink.write(event, self).await;
                 }
             }
+            ComicCommand::SetCover { image } => {
+                self.live()?;
+                if self.cover.as_ref() != Some(&image) {
+                    sink.write(ComicEvent::CoverSet { image }, self).await;
+                }
+            }
+            ComicCommand::RemoveCover => {
+                self.live()?;
+                if self.cover.is_none() {
+                    return Err(ComicError::NoCover);
+                }
+                sink.write(ComicEvent::CoverRemoved {}, self).await;
+            }
         }
         Ok(())
     }
@@ -327,6 +358,8 @@ impl Aggregate for Comic {
                     self.numbers.remove(&key);
                 }
             }
+            ComicEvent::CoverSet { image } => self.cover = Some(image),
+            ComicEvent::CoverRemoved {} => self.cover = None,
         }
     }
 }

@@ -720,3 +720,75 @@ fn the_number_register_survives_a_json_round_trip() {
     assert_eq!(back.numbers, comic.numbers, "{json}");
     assert_eq!(back.numbers.len(), 3, "{json}");
 }
+
+// ---- Cover ----
+
+fn cover(seed: u8) -> Image {
+    Image {
+        content_type: crate::values::ImageType::Jpeg,
+        width: 512,
+        height: 768,
+        size: 2000 + seed as u64,
+        sha256: format!("{seed:064x}"),
+        key: format!("images/{seed:064x}"),
+    }
+}
+
+#[tokio::test]
+async fn setting_a_cover_records_its_metadata() {
+    comic()
+        .given(vec![created("Solo")])
+        .when_async(ComicCommand::SetCover { image: cover(1) })
+        .await
+        .then_expect_events(vec![ComicEvent::CoverSet { image: cover(1) }]);
+}
+
+#[tokio::test]
+async fn replacing_a_cover_records_the_new_one_and_the_same_one_nothing() {
+    let given = vec![created("Solo"), ComicEvent::CoverSet { image: cover(1) }];
+    comic()
+        .given(given.clone())
+        .when_async(ComicCommand::SetCover { image: cover(2) })
+        .await
+        .then_expect_events(vec![ComicEvent::CoverSet { image: cover(2) }]);
+    comic()
+        .given(given)
+        .when_async(ComicCommand::SetCover { image: cover(1) })
+        .await
+        .then_expect_events(vec![]);
+}
+
+#[tokio::test]
+async fn a_cover_on_a_deleted_or_missing_comic_is_refused() {
+    comic()
+        .given(vec![created("Solo"), ComicEvent::ComicDeleted {}])
+        .when_async(ComicCommand::SetCover { image: cover(1) })
+        .await
+        .then_expect_error(ComicError::NotFound);
+    comic()
+        .given_no_previous_events()
+        .when_async(ComicCommand::SetCover { image: cover(1) })
+        .await
+        .then_expect_error(ComicError::NotFound);
+}
+
+#[tokio::test]
+async fn removing_the_cover_records_it_and_a_missing_cover_is_refused() {
+    comic()
+        .given(vec![
+            created("Solo"),
+            ComicEvent::CoverSet { image: cover(1) },
+        ])
+        .when_async(ComicCommand::RemoveCover)
+        .await
+        .then_expect_events(vec![ComicEvent::CoverRemoved {}]);
+    comic()
+        .given(vec![
+            created("Solo"),
+            ComicEvent::CoverSet { image: cover(1) },
+            ComicEvent::CoverRemoved {},
+        ])
+        .when_async(ComicCommand::RemoveCover)
+        .await
+        .then_expect_error(ComicError::NoCover);
+}

@@ -7,6 +7,7 @@ pub mod chapter;
 pub mod comic;
 pub mod library;
 pub mod plan;
+pub mod page;
 pub mod popularity;
 pub mod rating;
 mod serde_util;
@@ -18,6 +19,7 @@ pub use library::{
     library_id, Library, LibraryCommand, LibraryError, LibraryEvent, LibraryServices,
 };
 pub use plan::{PlanCommand, PlanError, PlanEvent, PremiumPlan};
+pub use page::{Page, PageCommand, PageError, PageEvent, PageServices};
 pub use popularity::{
     MinuteCount, Popularity, PopularityCommand, PopularityError, PopularityEvent, View,
 };
@@ -31,4 +33,5 @@ pub mod aggregate_types {
     pub const LIBRARY: &str = "Library";
     pub const POPULARITY: &str = "Popularity";
     pub const PREMIUM_PLAN: &str = "PremiumPlan";
+    pub const PAGE: &str = "Page";
 }

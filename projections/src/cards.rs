@@ -32,6 +32,11 @@ pub(crate) async fn comic_event(
     Ok(deleted.then_some(id))
 }
 
+/// Where a comic's cover is read (`GET /comics/{id}/cover`).
+pub(crate) fn cover_url(id: Uuid) -> String {
+    format!("/api/v1/comics/{id}/cover")
+}
+
 pub(crate) async fn apply(
     db: &mut PgConnection,
     s: &str,
@@ -67,6 +72,16 @@ pub(crate) async fn apply(
                 .bind(id)
                 .execute(&mut *db)
                 .await?;
+        }
+        ComicEvent::CoverSet { .. } | ComicEvent::CoverRemoved {} => {
+            let url = matches!(e, ComicEvent::CoverSet { .. }).then(|| cover_url(id));
+            sqlx::query(&format!(
+                "UPDATE {s}.comics SET cover_url = $2 WHERE id = $1"
+            ))
+            .bind(id)
+            .bind(url)
+            .execute(&mut *db)
+            .await?;
         }
         ComicEvent::ChapterNumberClaimed { .. } | ComicEvent::ChapterNumberReleased { .. } => {}
     }

@@ -19,8 +19,10 @@ mod chapters;
 mod comics;
 pub mod consistency;
 mod genres;
+mod images;
 mod listing;
 mod plans;
+mod pages;
 mod popularity;
 mod ratings;
 pub mod search;
@@ -33,7 +35,7 @@ use axum::Router;
 use cache::CachePolicy;
 use comics_common::auth::User;
 use comics_common::projections::{ProjectionInfo, BOOKMARKS, CATALOG, PLANS, POPULARITY, RATINGS};
-use comics_domain::aggregate_types::{CHAPTER, COMIC};
+use comics_domain::aggregate_types::{CHAPTER, COMIC, PAGE};
 
 pub use consistency::{ConsistencyGate, ProjectionStore, ViewsSource};
 pub use state::QueryState;
@@ -51,8 +53,9 @@ pub use state::QueryState;
 /// Fallbacks for unknown paths are left to whoever composes routers.
 pub fn router(state: QueryState) -> Router {
     let catalog_store = ProjectionStore::new(CATALOG, state.catalog.clone());
-    // Chapters and genres show nothing of ratings, bookmarks or views.
-    let chapters_store = catalog_store.showing(&[COMIC, CHAPTER]);
+    // Chapters (with their page counts), pages, covers and genres show
+    // nothing of ratings, bookmarks or views.
+    let chapters_store = catalog_store.showing(&[COMIC, CHAPTER, PAGE]);
     let ratings_store = ProjectionStore::new(RATINGS, state.ratings.clone());
     let bookmarks_store = ProjectionStore::new(BOOKMARKS, state.bookmarks.clone());
     let popularity_store = ProjectionStore::new(POPULARITY, state.popularity.clone());
@@ -107,6 +110,9 @@ pub fn router(state: QueryState) -> Router {
             &[CATALOG],
             false,
         ))
+        // Bytes are not kept in the read cache (object storage and HTTP
+        // caches keep them): each read is one primary-key row, then storage.
+        .merge(gated(pages::routes(), &[&chapters_store]))
         .merge(cached(
             gated(genres::routes(), &[&chapters_store]),
             &[CATALOG],

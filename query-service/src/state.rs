@@ -55,6 +55,8 @@ pub struct QueryStores {
     /// Where the marks of recorded views are resolved; `None` leaves them
     /// unchecked (see [`QueryState::with_views`]).
     pub views: Option<ViewsSource>,
+    /// Where image bytes are read; `None` answers their reads 503.
+    pub storage: Option<comics_storage::Storage>,
 }
 
 impl QueryState {
@@ -78,6 +80,7 @@ impl QueryState {
             clock: Arc::new(Utc::now),
             cache: None,
             views: None,
+            storage: None,
         }))
     }
 
@@ -98,6 +101,12 @@ impl QueryState {
     /// before [`Self::with_cache`], whose listener must hear that database).
     pub fn with_plans(mut self, plans: PgPool) -> Self {
         self.fields().plans = plans;
+        self
+    }
+
+    /// The same state serving image bytes from `storage`.
+    pub fn with_storage(mut self, storage: comics_storage::Storage) -> Self {
+        self.fields().storage = Some(storage);
         self
     }
 

@@ -22,6 +22,7 @@ mod api_comic_validation;
 mod api_comics;
 mod api_consistency;
 mod api_plans;
+mod api_pages;
 mod api_ratings;
 mod api_routing;
 mod api_search;

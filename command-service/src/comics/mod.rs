@@ -1,5 +1,6 @@
-//! Comic commands: create, change (with `If-Match`), delete.
+//! Comic commands: create, change (with `If-Match`), delete, and the cover.
 
+mod cover;
 mod dto;
 
 use axum::extract::State;
@@ -22,6 +23,10 @@ pub fn routes() -> Router<CommandState> {
     Router::new()
         .route("/api/v1/comics", post(create))
         .route("/api/v1/comics/{id}", patch(change).delete(delete))
+        .route(
+            "/api/v1/comics/{id}/cover",
+            axum::routing::put(cover::put_cover).delete(cover::remove_cover),
+        )
 }
 
 #[tracing::instrument(skip_all)]

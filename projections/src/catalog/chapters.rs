@@ -18,10 +18,12 @@ pub(super) async fn apply(
         ChapterEvent::ChapterCreated { chapter, .. } => create(db, s, at, chapter).await?,
         ChapterEvent::ChapterUpdated { changes } => update(db, s, at, changes).await?,
         ChapterEvent::ChapterDeleted { comic_id } => {
-            sqlx::query(&format!("DELETE FROM {s}.chapters WHERE id = $1"))
-                .bind(at.id)
-                .execute(&mut *db)
-                .await?;
+            for (table, key) in [("chapters", "id"), ("pages", "chapter_id")] {
+                sqlx::query(&format!("DELETE FROM {s}.{table} WHERE {key} = $1"))
+                    .bind(at.id)
+                    .execute(&mut *db)
+                    .await?;
+            }
             Some(comic_id)
         }
     };

@@ -1,7 +1,7 @@
 //! Comic events → `comics` rows and `genres` counts.
 
 use comics_domain::comic::{ComicChanges, ComicDetails};
-use comics_domain::values::SearchText;
+use comics_domain::values::{Image, SearchText};
 use comics_domain::ComicEvent;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -18,6 +18,8 @@ pub(super) async fn apply(
         ComicEvent::ComicCreated { details, .. } => create(db, s, at, details).await,
         ComicEvent::ComicUpdated { changes } => update(db, s, at, changes).await,
         ComicEvent::ComicDeleted {} => delete(db, s, at).await,
+        ComicEvent::CoverSet { image } => cover(db, s, at, Some(&image)).await,
+        ComicEvent::CoverRemoved {} => cover(db, s, at, None).await,
         // The register of chapter numbers is not read; the comic's version moves.
         ComicEvent::ChapterNumberClaimed { .. } | ComicEvent::ChapterNumberReleased { .. } => {
             touch(db, s, at).await
@@ -154,10 +156,34 @@ async fn delete(db: &mut PgConnection, s: &str, at: &Stamp) -> anyhow::Result<()
     if let Some(genres) = genres {
         count_genres(db, s, &genres, -1).await?;
     }
-    sqlx::query(&format!("DELETE FROM {s}.chapters WHERE comic_id = $1"))
-        .bind(at.id)
-        .execute(&mut *db)
-        .await?;
+    for table in ["chapters", "pages"] {
+        sqlx::query(&format!("DELETE FROM {s}.{table} WHERE comic_id = $1"))
+            .bind(at.id)
+            .execute(&mut *db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The comic's cover (its metadata, and the URL documents and cards show).
+async fn cover(
+    db: &mut PgConnection,
+    s: &str,
+    at: &Stamp,
+    image: Option<&Image>,
+) -> anyhow::Result<()> {
+    let url = image.map(|_| crate::cards::cover_url(at.id));
+    let image = image.map(serde_json::to_value).transpose()?;
+    sqlx::query(&format!(
+        "UPDATE {s}.comics SET cover = $2, cover_url = $3, version = $4, updated_at = $5 WHERE id = $1"
+    ))
+    .bind(at.id)
+    .bind(image)
+    .bind(url)
+    .bind(at.version)
+    .bind(at.at)
+    .execute(&mut *db)
+    .await?;
     Ok(())
 }
 

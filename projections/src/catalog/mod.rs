@@ -1,4 +1,5 @@
-//! The catalog projection: comics, chapters and genre counts, as the comic,
+//! The catalog projection: comics (with their covers), chapters (with their
+//! pages' metadata) and genre counts, as the comic,
 //! chapter and genre reads need them (chapter counts, latest chapter, search
 //! text), with what each comic document shows from the other aggregates
 //! (votes, views, bookmarks: [`engagement`]) so that a document or a list
@@ -10,12 +11,13 @@ mod chapters;
 mod comics;
 mod counts;
 mod engagement;
+mod pages;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use comics_common::projections::{Changes, ProjectionInfo, CATALOG};
 use comics_domain::aggregate_types::{CHAPTER, RATING};
-use comics_domain::{ChapterEvent, ComicEvent};
+use comics_domain::{ChapterEvent, ComicEvent, PageEvent};
 use comics_nats::EventRecord;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -76,6 +78,10 @@ impl super::Projector for CatalogProjector {
             "Chapter" => {
                 let e: ChapterEvent = serde_json::from_value(event.tagged_payload())?;
                 chapters::apply(db, schema, &at, e).await
+            }
+            "Page" => {
+                let e: PageEvent = serde_json::from_value(event.tagged_payload())?;
+                pages::apply(db, schema, &at, e).await
             }
             kind if engagement::folds(kind) => {
                 let mut run = engagement::Run::default();

@@ -98,3 +98,27 @@ CREATE TABLE IF NOT EXISTS {schema}.counts
     key    text   PRIMARY KEY,
     comics bigint NOT NULL
 );
+
+-- Covers and pages: the metadata of images in object storage, as the
+-- events that named them recorded it (the bytes are read by `key`). A
+-- cover is `{"content_type","width","height","size","sha256","key"}`.
+-- (Added after the first release: a store made before has no covers or
+-- pages until `comics projections rebuild catalog`.)
+ALTER TABLE {schema}.comics ADD COLUMN IF NOT EXISTS cover jsonb;
+CREATE INDEX IF NOT EXISTS comics_cover_sha256 ON {schema}.comics ((cover ->> 'sha256'))
+    WHERE cover IS NOT NULL;
+CREATE TABLE IF NOT EXISTS {schema}.pages
+(
+    chapter_id   uuid   NOT NULL,
+    number       int    NOT NULL,
+    comic_id     uuid   NOT NULL,
+    content_type text   NOT NULL,
+    width        int    NOT NULL,
+    height       int    NOT NULL,
+    size         bigint NOT NULL,
+    sha256       text   NOT NULL,
+    key          text   NOT NULL,
+    PRIMARY KEY (chapter_id, number)
+);
+CREATE INDEX IF NOT EXISTS pages_comic ON {schema}.pages (comic_id);
+CREATE INDEX IF NOT EXISTS pages_sha256 ON {schema}.pages (sha256);

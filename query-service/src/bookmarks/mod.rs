@@ -29,6 +29,7 @@ pub fn my_routes() -> Router<QueryState> {
 pub struct MyBookmark {
     pub comic_id: Uuid,
     pub title: String,
+    pub cover_url: Option<String>,
     pub bookmarked_at: DateTime<Utc>,
 }
 
@@ -52,7 +53,7 @@ async fn of_user(
 ) -> Result<(Vec<MyBookmark>, i64), sqlx::Error> {
     crate::listing::user_page(
         pool,
-        "b.comic_id, c.title, b.bookmarked_at",
+        "b.comic_id, c.title, c.cover_url, b.bookmarked_at",
         "bookmarks.bookmarks b JOIN bookmarks.comics c ON c.id = b.comic_id",
         "b.user_id",
         "b.bookmarked_at DESC, b.comic_id ASC",

@@ -13,6 +13,11 @@ async fn my_bookmarks_need_a_valid_token() {
     json(app.get_as("/me/bookmarks", Some("nope"), None).await, 401).await;
 }
 
+/// The cover URL the seeded cards carry.
+fn cover(id: Uuid) -> String {
+    format!("/api/v1/comics/{id}/cover")
+}
+
 #[tokio::test]
 async fn my_bookmarks_list_newest_first_with_titles_and_page() {
     let app = TestApp::spawn().await;
@@ -35,9 +40,9 @@ async fn my_bookmarks_list_newest_first_with_titles_and_page() {
         body,
         json!({
             "items": [
-                {"comic_id": new, "title": "New", "bookmarked_at": "2024-01-01T00:09:00Z"},
-                {"comic_id": mid, "title": "Mid", "bookmarked_at": "2024-01-01T00:04:00Z"},
-                {"comic_id": old, "title": "Old", "bookmarked_at": "2024-01-01T00:01:00Z"},
+                {"comic_id": new, "title": "New", "cover_url": cover(new), "bookmarked_at": "2024-01-01T00:09:00Z"},
+                {"comic_id": mid, "title": "Mid", "cover_url": cover(mid), "bookmarked_at": "2024-01-01T00:04:00Z"},
+                {"comic_id": old, "title": "Old", "cover_url": cover(old), "bookmarked_at": "2024-01-01T00:01:00Z"},
             ],
             "total": 3, "limit": 20, "offset": 0
         })
@@ -51,7 +56,7 @@ async fn my_bookmarks_list_newest_first_with_titles_and_page() {
     assert_eq!(
         page,
         json!({
-            "items": [{"comic_id": old, "title": "Old", "bookmarked_at": "2024-01-01T00:01:00Z"}],
+            "items": [{"comic_id": old, "title": "Old", "cover_url": cover(old), "bookmarked_at": "2024-01-01T00:01:00Z"}],
             "total": 3, "limit": 2, "offset": 2
         })
     );

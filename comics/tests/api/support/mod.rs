@@ -25,6 +25,8 @@ const NATS_PREFIX: &str = "ct-";
 pub struct TestEnv {
     pub settings: Settings,
     pub database: String,
+    /// The folder that holds this test's images (`COMICS_STORAGE_URL`).
+    pub storage_dir: std::path::PathBuf,
 }
 
 fn now_secs() -> u64 {
@@ -42,7 +44,12 @@ impl TestEnv {
         let unique = &unique[20..];
         let database = format!("{DB_PREFIX}{}_{}", now_secs(), unique);
         let prefix = format!("{NATS_PREFIX}{}-{}", now_secs(), &unique[4..]);
+        let storage_dir = std::env::temp_dir().join(format!("comics-test-storage-{unique}"));
         let vars = [
+            (
+                "COMICS_STORAGE_URL".to_string(),
+                format!("file://{}", storage_dir.display()),
+            ),
             (
                 "DATABASE_URL".to_string(),
                 format!("postgres://postgres@127.0.0.1:5432/{database}"),
@@ -64,7 +71,11 @@ impl TestEnv {
             Settings::from_lookup(|k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
                 .expect("test settings");
         comics::migrate::run(&settings).await.expect("migrations");
-        Self { settings, database }
+        Self {
+            settings,
+            database,
+            storage_dir,
+        }
     }
 
     pub async fn events_pool(&self) -> PgPool {
@@ -109,6 +120,7 @@ impl TestEnv {
         let _ = js.delete_stream(self.names().stream()).await;
         let _ = js.delete_stream(self.names().views_stream()).await;
         drop_database(&self.database).await;
+        let _ = std::fs::remove_dir_all(&self.storage_dir);
     }
 }
 

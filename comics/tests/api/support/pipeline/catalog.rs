@@ -43,6 +43,10 @@ pub async fn catalog_snapshot(pool: &PgPool) -> BTreeMap<&'static str, Vec<Value
             "SELECT to_jsonb(t) FROM catalog.chapters t ORDER BY id",
         ),
         (
+            "pages",
+            "SELECT to_jsonb(t) FROM catalog.pages t ORDER BY chapter_id, number",
+        ),
+        (
             "genres",
             "SELECT to_jsonb(t) FROM catalog.genres t ORDER BY genre",
         ),

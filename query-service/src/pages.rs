@@ -1,0 +1,144 @@
+//! Pages and covers: `GET /chapters/{id}/pages` (the page list, in page
+//! order), `GET /chapters/{id}/pages/{n}` and `GET /comics/{id}/cover` (the
+//! bytes, revalidated by ETag), and `GET /images/{sha256}` (the
+//! content-addressed, immutable URL each page's `url` names), all from the
+//! catalog's metadata: a page or cover of a deleted chapter or comic is
+//! gone from the catalog, so it is 404 at once.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use comics_common::http::PathParams;
+use comics_common::Problem;
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::images::{self, Stored, IMMUTABLE, REVALIDATE};
+use crate::state::QueryState;
+
+pub fn routes() -> Router<QueryState> {
+    Router::new()
+        .route("/chapters/{id}/pages", get(list_pages))
+        .route("/chapters/{id}/pages/{n}", get(page_bytes))
+        .route("/comics/{id}/cover", get(cover_bytes))
+        .route("/images/{sha256}", get(image_bytes))
+}
+
+/// One page as the list shows it.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct PageItem {
+    pub number: i32,
+    pub url: String,
+    pub content_type: String,
+    pub width: i32,
+    pub height: i32,
+    pub size: i64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PageList {
+    pub items: Vec<PageItem>,
+}
+
+fn no_chapter(id: Uuid) -> Problem {
+    Problem::not_found(format!("there is no chapter {id}"))
+}
+
+#[tracing::instrument(skip_all, fields(chapter_id = %id))]
+async fn list_pages(
+    State(state): State<QueryState>,
+    PathParams(id): PathParams<Uuid>,
+) -> Result<Json<PageList>, Problem> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM catalog.chapters ch \
+         JOIN catalog.comics c ON c.id = ch.comic_id WHERE ch.id = $1)",
+    )
+    .bind(id)
+    .fetch_one(&state.catalog)
+    .await?;
+    if !exists {
+        return Err(no_chapter(id));
+    }
+    let items = sqlx::query_as(
+        "SELECT number, '/api/v1/images/' || sha256 AS url, content_type, width, height, size, sha256 \
+         FROM catalog.pages WHERE chapter_id = $1 ORDER BY number",
+    )
+    .bind(id)
+    .fetch_all(&state.catalog)
+    .await?;
+    Ok(Json(PageList { items }))
+}
+
+#[tracing::instrument(skip_all, fields(chapter_id = %id, number))]
+async fn page_bytes(
+    State(state): State<QueryState>,
+    PathParams((id, number)): PathParams<(Uuid, i32)>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let storage = images::storage(&state)?;
+    let stored: Option<Stored> = sqlx::query_as(
+        "SELECT p.content_type, p.size, p.sha256, p.key FROM catalog.pages p \
+         JOIN catalog.chapters ch ON ch.id = p.chapter_id \
+         WHERE p.chapter_id = $1 AND p.number = $2",
+    )
+    .bind(id)
+    .bind(number)
+    .fetch_optional(&state.catalog)
+    .await?;
+    let stored =
+        stored.ok_or_else(|| Problem::not_found(format!("chapter {id} has no page {number}")))?;
+    images::serve(storage, &stored, &headers, REVALIDATE).await
+}
+
+#[tracing::instrument(skip_all, fields(comic_id = %id))]
+async fn cover_bytes(
+    State(state): State<QueryState>,
+    PathParams(id): PathParams<Uuid>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let storage = images::storage(&state)?;
+    let stored: Option<Stored> = sqlx::query_as(
+        "SELECT cover ->> 'content_type' AS content_type, (cover ->> 'size')::int8 AS size, \
+                cover ->> 'sha256' AS sha256, cover ->> 'key' AS key \
+         FROM catalog.comics WHERE id = $1 AND cover IS NOT NULL",
+    )
+    .bind(id)
+    .fetch_optional(&state.catalog)
+    .await?;
+    let stored = stored.ok_or_else(|| Problem::not_found(format!("comic {id} has no cover")))?;
+    images::serve(storage, &stored, &headers, REVALIDATE).await
+}
+
+#[tracing::instrument(skip_all)]
+async fn image_bytes(
+    State(state): State<QueryState>,
+    PathParams(sha256): PathParams<String>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let storage = images::storage(&state)?;
+    let well_formed = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
+    let stored = match well_formed {
+        true => named(&state.catalog, &sha256.to_ascii_lowercase()).await?,
+        false => None,
+    };
+    let stored = stored.ok_or_else(|| Problem::not_found("no page or cover shows this image"))?;
+    images::serve(storage, &stored, &headers, IMMUTABLE).await
+}
+
+/// The bytes with this sha256 if a live page or cover shows them.
+async fn named(pool: &PgPool, sha256: &str) -> Result<Option<Stored>, sqlx::Error> {
+    sqlx::query_as(
+        "(SELECT content_type, size, sha256, key FROM catalog.pages WHERE sha256 = $1 LIMIT 1) \
+         UNION ALL \
+         (SELECT cover ->> 'content_type', (cover ->> 'size')::int8, cover ->> 'sha256', cover ->> 'key' \
+          FROM catalog.comics WHERE cover ->> 'sha256' = $1 AND cover IS NOT NULL LIMIT 1) \
+         LIMIT 1",
+    )
+    .bind(sha256)
+    .fetch_optional(pool)
+    .await
+}
