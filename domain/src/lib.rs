@@ -6,8 +6,8 @@
 pub mod chapter;
 pub mod comic;
 pub mod library;
-pub mod plan;
 pub mod page;
+pub mod plan;
 pub mod popularity;
 pub mod rating;
 mod serde_util;
@@ -18,8 +18,8 @@ pub use comic::{Comic, ComicCommand, ComicError, ComicEvent, ComicServices};
 pub use library::{
     library_id, Library, LibraryCommand, LibraryError, LibraryEvent, LibraryServices,
 };
-pub use plan::{PlanCommand, PlanError, PlanEvent, PremiumPlan};
 pub use page::{Page, PageCommand, PageError, PageEvent, PageServices};
+pub use plan::{PlanCommand, PlanError, PlanEvent, PremiumPlan};
 pub use popularity::{
     MinuteCount, Popularity, PopularityCommand, PopularityError, PopularityEvent, View,
 };

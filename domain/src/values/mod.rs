@@ -3,15 +3,15 @@
 
 mod chapter;
 mod comic;
-mod plan;
 mod image;
+mod plan;
 mod rating;
 mod search;
 
 pub use chapter::{ChapterNumber, ChapterTitle, Language, Volume};
 pub use comic::{ComicStatus, ComicTitle, ComicType, Description, Genre, Genres, NameList};
-pub use plan::{BillingInterval, Currency, Perk, Perks, PlanDescription, PlanName, PriceCents};
 pub use image::{dimensions, Image, ImageRefusal, ImageType, MAX_SIDE};
+pub use plan::{BillingInterval, Currency, Perk, Perks, PlanDescription, PlanName, PriceCents};
 pub use rating::Score;
 pub use search::{normalize, query_grams, SearchText, TITLE_SEPARATOR};
 
