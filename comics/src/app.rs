@@ -118,6 +118,12 @@ impl Application {
             .with_cache(settings.read_cache);
             hot = state.cache.clone();
             router = router.merge(comics_query::router(state));
+            router = router.merge(comics_query::audit::router(
+                comics_query::audit::AuditState {
+                    events: events.clone(),
+                    jwt: jwt.clone(),
+                },
+            ));
         }
         let router = router
             .fallback(http::not_found)
@@ -134,6 +140,13 @@ impl Application {
             tasks.push(("relay", tokio::spawn(relay.run(shutdown.clone()))));
         }
         if roles.projectors {
+            // Seals the log into the audit hash chain (one active, advisory lock).
+            let sealer = comics_nats::audit::sealer::Sealer {
+                pool: events.clone(),
+                js: js.clone(),
+                names: names.clone(),
+            };
+            tasks.push(("audit sealer", tokio::spawn(sealer.run(shutdown.clone()))));
             for (projector, pool) in stores {
                 let info = projector.info();
                 if info.name == comics_common::projections::POPULARITY.name {

@@ -11,6 +11,7 @@
 
 mod support;
 
+mod api_audit;
 mod api_auth;
 mod api_bookmarks;
 mod api_cache;
