@@ -223,8 +223,13 @@ pub async fn verify(
         anyhow::bail!("audit chain broken at {f}");
     }
     let unsealed = v.events - v.sealed;
+    let unguarded = if v.heads_checked == 0 && v.sealed > 0 {
+        "; no published head matched an event, so a rewrite of events together with their seals would go unnoticed"
+    } else {
+        ""
+    };
     Ok(format!(
-        "audit chain intact: {} events checked ({} sealed{}), {} published heads matched, head {} ({:.2} s, {:.0} events/s)",
+        "audit chain intact: {} events checked ({} sealed{}), {} published heads matched, head {} ({:.2} s, {:.0} events/s){unguarded}",
         v.events,
         v.sealed,
         if unsealed > 0 { format!(", {unsealed} not yet sealed") } else { String::new() },

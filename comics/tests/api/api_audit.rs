@@ -779,3 +779,71 @@ impl std::io::Write for Shared {
         Ok(())
     }
 }
+
+/// A sealer killed at random moments while the relay publishes and writers
+/// append (its task dropped mid-await, as a kill -9 leaves it) leaves no
+/// gap and no double seal: once one runs to the end, every event is sealed
+/// once, in commit order, and verify passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sealer_killed_at_random_moments_seals_every_event_once() {
+    use crate::support::pipeline::{
+        bounded, event_count, settle, spawn_relay, stop_relay, write_events, writers_pool, Rng,
+    };
+    let env = TestEnv::new().await;
+    let outcome = bounded(Duration::from_secs(180), async {
+        let mut rng = Rng::seeded("sealer killed");
+        let pool = writers_pool(&env).await;
+        let js = async_nats::jetstream::new(env.nats().await);
+        let sealer = || comics_nats::audit::sealer::Sealer {
+            pool: pool.clone(),
+            js: js.clone(),
+            names: env.names(),
+        };
+        let (stop_relay_token, relay) = spawn_relay(&env, &pool).await;
+        let stop_writing = tokio_util::sync::CancellationToken::new();
+        let writers: Vec<_> = (0..3)
+            .map(|w| {
+                let stop = Some(stop_writing.clone());
+                tokio::spawn(write_events(pool.clone(), w, 3000, rng.fork(), 3, stop))
+            })
+            .collect();
+        for _ in 0..8 {
+            let task = tokio::spawn(sealer().run(tokio_util::sync::CancellationToken::new()));
+            tokio::time::sleep(rng.millis(1200)).await;
+            task.abort();
+            assert!(task.await.unwrap_err().is_cancelled());
+        }
+        stop_writing.cancel();
+        for w in writers {
+            w.await.unwrap();
+        }
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let last = tokio::spawn(sealer().run(shutdown.clone()));
+        let n = event_count(&pool).await as i64;
+        eventually(Duration::from_secs(60), || async {
+            let sealed: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_seals")
+                .fetch_one(&pool)
+                .await
+                .ok()?;
+            let heads = heads::read_all(&js, &env.names()).await.ok()?;
+            (sealed == n && heads.keys().next_back() == Some(&n)).then_some(())
+        })
+        .await;
+        let (max, streamed): (i64, i64) =
+            sqlx::query_as("SELECT max(chain_index), max(stream_sequence) FROM audit_seals")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!((max, streamed), (n, n), "one seal per event, no gap");
+        let v = verify::verify(&pool, &js, &env.names()).await.unwrap();
+        assert!(v.failure.is_none(), "{v:?}");
+        assert_eq!((v.events, v.sealed), (n, n));
+        assert!(v.heads_checked >= 1);
+        shutdown.cancel();
+        last.await.unwrap().unwrap();
+        stop_relay(stop_relay_token, relay).await;
+    })
+    .await;
+    env.cleanup().await;
+    settle(outcome);
+}
