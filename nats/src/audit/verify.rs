@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::Context;
 use async_nats::jetstream;
 use futures::{Stream, StreamExt};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
 use super::chain::{self, Seal, GENESIS};
 use super::heads::{self, Head};
@@ -129,7 +129,10 @@ pub async fn verify(
     names: &Names,
 ) -> anyhow::Result<Verification> {
     let heads = heads::read_all(js, names).await?;
-    let options = pool.connect_options();
+    // Each streaming query runs as long as the check: not a slow statement.
+    let options = (*pool.connect_options())
+        .clone()
+        .disable_statement_logging();
     let mut events_db = PgConnection::connect_with(&options).await?;
     let mut seals_db = PgConnection::connect_with(&options).await?;
     let bound = release_bound(&mut events_db).await?;
@@ -161,11 +164,12 @@ pub async fn verify(
     .fetch(&mut seals_db);
     let mut check = Check::new(heads);
     check.run(events, seals).await?;
-    let mut verification = check.finish();
-    if let Some(window) = verification.1.take() {
-        verification.0.failure = Some(culprit(js, names, window).await?);
+    let (mut verification, rewritten) = check.finish();
+    if let Some(rewritten) = rewritten {
+        // In the same snapshot, on the connection that read the log.
+        verification.failure = Some(culprit(&mut events_db, js, names, rewritten).await?);
     }
-    Ok(verification.0)
+    Ok(verification)
 }
 
 /// The walk's state.
@@ -175,11 +179,13 @@ struct Check {
     sealed: i64,
     stored: Seal,
     computed: Seal,
-    sequences: HashMap<(String, String), i64>,
+    /// Each aggregate's last sequence, by type then id.
+    sequences: HashMap<String, HashMap<String, i64>>,
     heads_checked: usize,
     last_good_head: Option<i64>,
-    /// The events since the last matching head, with their stream sequence.
-    window: Vec<(i64, Option<i64>, EventRecord)>,
+    /// The events since the last matching head: chain index, stream
+    /// sequence, position.
+    window: Vec<(i64, Option<i64>, i64)>,
     failure: Option<Failure>,
     /// A head did not match: the window to search.
     rewritten: Option<Rewritten>,
@@ -190,7 +196,7 @@ struct Check {
 struct Rewritten {
     head: Head,
     last_good_head: Option<i64>,
-    window: Vec<(i64, Option<i64>, EventRecord)>,
+    window: Vec<(i64, Option<i64>, i64)>,
 }
 
 impl Check {
@@ -294,8 +300,14 @@ impl Check {
             self.stored = expected;
             self.sealed += 1;
         }
-        let key = (e.aggregate_type.clone(), e.aggregate_id.clone());
-        let last = self.sequences.insert(key, e.sequence);
+        let ids = match self.sequences.get_mut(&e.aggregate_type) {
+            Some(ids) => ids,
+            None => self.sequences.entry(e.aggregate_type.clone()).or_default(),
+        };
+        let last = match ids.get_mut(&e.aggregate_id) {
+            Some(last) => Some(std::mem::replace(last, e.sequence)),
+            None => ids.insert(e.aggregate_id.clone(), e.sequence),
+        };
         if let Some(last) = last.filter(|l| e.sequence != l + 1) {
             return Err(failure(
                 i,
@@ -308,7 +320,7 @@ impl Check {
         }
         if self.window.len() < WINDOW {
             self.window
-                .push((i, seal.map(|s| s.stream_sequence), e.clone()));
+                .push((i, seal.map(|s| s.stream_sequence), e.position));
         }
         if let Some(head) = self.heads.get(&i) {
             self.heads_checked += 1;
@@ -343,16 +355,34 @@ impl Check {
 /// The first event since the last matching head that differs from what the
 /// relay published for it; the range when none can be told apart.
 async fn culprit(
+    db: &mut PgConnection,
     js: &jetstream::Context,
     names: &Names,
     rewritten: Rewritten,
 ) -> anyhow::Result<Failure> {
+    let positions: Vec<i64> = rewritten.window.iter().map(|(_, _, p)| *p).collect();
+    let events: HashMap<i64, EventRecord> = sqlx::query_as::<_, Row>(
+        "SELECT tx_id::text::bigint AS tx_id, position, aggregate_type, aggregate_id, sequence, \
+                event_type, event_version, payload, metadata, recorded_at \
+         FROM events WHERE position = ANY($1)",
+    )
+    .bind(&positions)
+    .fetch_all(&mut *db)
+    .await?
+    .into_iter()
+    .map(|r| {
+        let (_, e) = <(CommitCursor, EventRecord)>::from(r);
+        (e.position, e)
+    })
+    .collect();
     let stream = js
         .get_stream(names.stream())
         .await
         .context("cannot open the events stream")?;
-    for (index, stream_sequence, event) in &rewritten.window {
-        let Some(seq) = stream_sequence else { continue };
+    for (index, stream_sequence, position) in &rewritten.window {
+        let (Some(seq), Some(event)) = (stream_sequence, events.get(position)) else {
+            continue;
+        };
         let Ok(message) = stream.get_raw_message(*seq as u64).await else {
             continue;
         };
