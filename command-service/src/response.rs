@@ -13,12 +13,17 @@ use comics_common::Problem;
 use serde_json::json;
 use uuid::Uuid;
 
-/// The metadata every event records: who caused it and in which request.
+/// The metadata every event records: who caused it and in which request
+/// (and the request's `traceparent`, when it carried one).
 pub fn metadata(user: &User, request: &RequestId) -> HashMap<String, String> {
-    HashMap::from([
+    let mut meta = HashMap::from([
         ("actor".to_string(), user.sub.clone()),
         ("request_id".to_string(), request.0.clone()),
-    ])
+    ]);
+    if let Some(trace) = &request.1 {
+        meta.insert("traceparent".to_string(), trace.clone());
+    }
+    meta
 }
 
 fn with_token(mut response: Response, token: &ConsistencyToken) -> Response {

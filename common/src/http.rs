@@ -14,16 +14,21 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// The largest JSON command body accepted (1 MiB).
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
 
+pub const TRACEPARENT: &str = "traceparent";
+
 /// The id of the request being served (taken from `X-Request-Id` when the
-/// client sent a sane one, else a fresh UUID).
+/// client sent a sane one, else a fresh UUID), and the request's W3C
+/// `traceparent` when it carried a well-formed one (both go into the
+/// metadata of the events the request appends).
 #[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+pub struct RequestId(pub String, pub Option<String>);
 
 /// Middleware: assigns the request id, echoes it on the response and puts it
 /// on the tracing span.
 pub async fn request_id(mut req: Request, next: Next) -> Response {
     let id = request_id_for(req.headers());
-    req.extensions_mut().insert(RequestId(id.clone()));
+    let trace = traceparent(req.headers());
+    req.extensions_mut().insert(RequestId(id.clone(), trace));
     let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id);
     let mut response = tracing::Instrument::instrument(next.run(req), span).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -43,6 +48,28 @@ pub fn request_id_for(headers: &axum::http::HeaderMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
 
+/// The `traceparent` header when it is a well-formed W3C trace context
+/// (`<2 hex version>-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`,
+/// lower case, ids not all zero; version `ff` is invalid).
+pub fn traceparent(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get(TRACEPARENT)?.to_str().ok()?.trim();
+    let parts: Vec<&str> = value.split('-').collect();
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let well_formed = parts.len() == 4
+        && hex(parts[0], 2)
+        && parts[0] != "ff"
+        && hex(parts[1], 32)
+        && hex(parts[2], 16)
+        && hex(parts[3], 2)
+        && parts[1].bytes().any(|b| b != b'0')
+        && parts[2].bytes().any(|b| b != b'0');
+    well_formed.then(|| value.to_string())
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     type Rejection = std::convert::Infallible;
 
@@ -51,7 +78,7 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
             .extensions
             .get::<RequestId>()
             .cloned()
-            .unwrap_or_else(|| RequestId(uuid::Uuid::now_v7().to_string())))
+            .unwrap_or_else(|| RequestId(uuid::Uuid::now_v7().to_string(), None)))
     }
 }
 
@@ -247,6 +274,29 @@ pub async fn live() -> impl IntoResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn trace(value: &str) -> Option<String> {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(TRACEPARENT, HeaderValue::from_str(value).unwrap());
+        traceparent(&headers)
+    }
+
+    #[test]
+    fn only_a_well_formed_traceparent_is_kept() {
+        let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(trace(good).as_deref(), Some(good));
+        for bad in [
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "garbage",
+        ] {
+            assert_eq!(trace(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn serde_messages_name_the_field() {

@@ -17,6 +17,7 @@ use crate::support::client::{json_with, problem};
 use crate::support::{eventually, TestApp, TestEnv};
 
 const EVENTS: &str = "/api/v1/audit/events";
+const TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 async fn audit(app: &TestApp, query: &str) -> Value {
     let r = app
@@ -70,13 +71,14 @@ async fn only_admins_read_the_audit() {
 }
 
 #[tokio::test]
-async fn items_are_the_log_in_commit_order_with_actor_and_request_id() {
+async fn items_are_the_log_in_commit_order_with_actor_request_id_and_traceparent() {
     let app = TestApp::spawn().await;
     let r = app
         .http
         .post(format!("{}/api/v1/comics", app.base))
         .bearer_auth(&app.admin_token)
         .header("x-request-id", "audit-req-42")
+        .header("traceparent", TRACE)
         .json(&json!({"title": "Traced"}))
         .send()
         .await
@@ -93,6 +95,7 @@ async fn items_are_the_log_in_commit_order_with_actor_and_request_id() {
         .patch(format!("{}/api/v1/comics/{id}", app.base))
         .bearer_auth(&app.admin_token)
         .header("x-request-id", "has spaces")
+        .header("traceparent", "00-not-a-trace-01")
         .json(&json!({"title": "Traced again"}))
         .send()
         .await
@@ -140,10 +143,15 @@ async fn items_are_the_log_in_commit_order_with_actor_and_request_id() {
     assert_eq!(created["payload"]["details"]["title"], "Traced");
     assert_eq!(created["metadata"]["actor"], "admin-1");
     assert_eq!(created["metadata"]["request_id"], "audit-req-42");
+    assert_eq!(created["metadata"]["traceparent"], TRACE);
     assert!(chrono::DateTime::parse_from_rfc3339(created["recorded_at"].as_str().unwrap()).is_ok());
     assert_eq!(items[1]["sequence"], 2);
     assert_eq!(items[1]["event_type"], "ComicUpdated");
     assert_eq!(items[1]["metadata"]["request_id"], generated.as_str());
+    assert!(
+        items[1]["metadata"].get("traceparent").is_none(),
+        "a malformed traceparent is not recorded"
+    );
     assert!(page["next"].is_null());
     app.stop().await;
 }
