@@ -143,6 +143,12 @@ impl Application {
             };
             hot = state.cache.clone();
             router = router.merge(comics_query::router(state));
+            router = router.merge(comics_query::audit::router(
+                comics_query::audit::AuditState {
+                    events: events.clone(),
+                    jwt: jwt.clone(),
+                },
+            ));
         }
         let router = router
             .route(
@@ -171,6 +177,13 @@ impl Application {
             tasks.push(("relay", tokio::spawn(relay.run(shutdown.clone()))));
         }
         if roles.projectors {
+            // Seals the log into the audit hash chain (one active, advisory lock).
+            let sealer = comics_nats::audit::sealer::Sealer {
+                pool: events.clone(),
+                js: js.clone(),
+                names: names.clone(),
+            };
+            tasks.push(("audit sealer", tokio::spawn(sealer.run(shutdown.clone()))));
             for (projector, pool) in stores {
                 let info = projector.info();
                 if info.name == comics_common::projections::POPULARITY.name {

@@ -9,7 +9,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use comics::app::cancel_on_signal;
 use comics::{Application, Roles};
 use comics_common::{auth::Jwt, telemetry, Settings};
@@ -45,6 +45,8 @@ enum Command {
         #[command(subcommand)]
         command: StorageCommand,
     },
+    /// The event log, filtered, oldest first; or `verify` its hash chain.
+    Audit(AuditArgs),
     /// Mint a token with the configured secret (development).
     Token {
         #[arg(long)]
@@ -79,6 +81,50 @@ enum ProjectionsCommand {
         #[arg(long, conflicts_with = "name")]
         all: bool,
     },
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct AuditArgs {
+    #[command(subcommand)]
+    command: Option<AuditCommand>,
+    #[arg(long)]
+    aggregate_type: Option<String>,
+    #[arg(long)]
+    aggregate_id: Option<String>,
+    /// The `sub` that caused the events (`metadata.actor`).
+    #[arg(long)]
+    actor: Option<String>,
+    #[arg(long)]
+    event_type: Option<String>,
+    /// Recorded at or after this RFC 3339 time.
+    #[arg(long, value_parser = parse_time)]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Recorded before this RFC 3339 time.
+    #[arg(long, value_parser = parse_time)]
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Print at most this many events (the oldest); all by default.
+    #[arg(long)]
+    limit: Option<u64>,
+    /// One JSON object per line (the API's audit item) instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Then keep printing new events as they are committed, until Ctrl-C.
+    #[arg(long)]
+    follow: bool,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain from the log; compare with the seals and the
+    /// published heads. Exits non-zero naming the first bad event.
+    Verify,
+}
+
+fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("expected an RFC 3339 time such as 2026-01-31T12:00:00Z ({e})"))
 }
 
 #[tokio::main]
@@ -127,6 +173,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Migrate => return comics::migrate::run(&settings).await,
         Command::Projections { command } => return projections(&settings, command).await,
+        Command::Audit(args) => return audit(&settings, args).await,
         Command::Token { sub, admin, ttl } => return token(&settings, &sub, admin, &ttl),
         Command::Storage {
             command: StorageCommand::Gc { older_than },
@@ -184,6 +231,39 @@ async fn projections(settings: &Settings, command: ProjectionsCommand) -> anyhow
                 );
             }
         }
+    }
+    Ok(())
+}
+
+async fn audit(settings: &Settings, args: AuditArgs) -> anyhow::Result<()> {
+    use comics::audit::{Format, Printer};
+    let pool = comics_common::db::connect(&settings.database_url, 4).await?;
+    let nats = comics_nats::connect(&settings.nats_url, "comics-cli").await?;
+    let js = async_nats::jetstream::new(nats);
+    let names = comics_nats::Names::new(&settings.nats_prefix);
+    if let Some(AuditCommand::Verify) = args.command {
+        println!("{}", comics::audit::verify(&pool, &js, &names).await?);
+        return Ok(());
+    }
+    let filter = comics_nats::audit::query::Filter {
+        aggregate_type: args.aggregate_type,
+        aggregate_id: args.aggregate_id,
+        actor: args.actor,
+        event_type: args.event_type,
+        since: args.since,
+        until: args.until,
+    };
+    let format = if args.json {
+        Format::JsonLines
+    } else {
+        Format::Table
+    };
+    let mut printer = Printer::new(std::io::stdout().lock(), format);
+    let after = comics::audit::list(&pool, &filter, args.limit, &mut printer).await?;
+    if args.follow {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        cancel_on_signal(shutdown.clone());
+        comics::audit::follow(&js, &names, &filter, after, &mut printer, &shutdown).await?;
     }
     Ok(())
 }

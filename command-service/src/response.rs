@@ -13,7 +13,8 @@ use comics_common::Problem;
 use serde_json::json;
 use uuid::Uuid;
 
-/// The metadata every event records: who caused it and in which request.
+/// The metadata every event records: who caused it, in which request, and
+/// the request's trace context.
 pub fn metadata(user: &User, request: &RequestId) -> HashMap<String, String> {
     HashMap::from([
         ("actor".to_string(), user.sub.clone()),

@@ -310,6 +310,27 @@ pub async fn live() -> impl IntoResponse {
 mod tests {
     use super::*;
 
+    fn trace(value: &str) -> Option<String> {
+        parse_traceparent(value).map(|_| value.to_string())
+    }
+
+    #[test]
+    fn only_a_well_formed_traceparent_is_kept() {
+        let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert_eq!(trace(good).as_deref(), Some(good));
+        for bad in [
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "garbage",
+        ] {
+            assert_eq!(trace(bad), None, "{bad}");
+        }
+    }
+
     #[test]
     fn a_received_traceparent_keeps_its_trace_and_gets_a_new_span() {
         let mut headers = axum::http::HeaderMap::new();

@@ -4,6 +4,7 @@
 //! log in commit order and publishes it without loss, gap or duplicate.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod record;
 pub mod relay;
 pub mod stream;

@@ -43,7 +43,7 @@ pub struct CommitCursor {
 }
 
 #[derive(sqlx::FromRow)]
-struct Row {
+pub(crate) struct Row {
     tx_id: i64,
     position: i64,
     aggregate_type: String,
@@ -99,7 +99,9 @@ pub async fn read_committed_after(
     limit: i64,
 ) -> sqlx::Result<Vec<(CommitCursor, EventRecord)>> {
     // Two statements, in this order: the bound must come from a snapshot
-    // taken before the one the events are read with.
+    // taken before the one the events are read with. `ORDER BY events.…`:
+    // a bare `tx_id` would name the bigint output column, which no index
+    // orders (a sort of the whole range instead of an index walk).
     let bound = release_bound(&mut *db).await?;
     let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
     let rows: Vec<Row> = sqlx::query_as(
@@ -109,7 +111,7 @@ pub async fn read_committed_after(
          WHERE (tx_id, position) > ($1::text::xid8, $2) \
            AND tx_id < $3::text::xid8 \
            AND (cardinality($4::text[]) = 0 OR aggregate_type = ANY($4)) \
-         ORDER BY tx_id, position \
+         ORDER BY events.tx_id, events.position \
          LIMIT $5",
     )
     .bind(after.tx_id.to_string())

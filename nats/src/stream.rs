@@ -7,6 +7,7 @@ const STREAM_DEFINITION: &str = include_str!("../definitions/stream.json");
 const CONSUMER_DEFINITION: &str = include_str!("../definitions/projector-consumer.json");
 const VIEWS_STREAM_DEFINITION: &str = include_str!("../definitions/views-stream.json");
 const RECORDER_DEFINITION: &str = include_str!("../definitions/view-recorder-consumer.json");
+const AUDIT_HEADS_DEFINITION: &str = include_str!("../definitions/audit-heads-stream.json");
 
 /// Every name derived from `COMICS_NATS_PREFIX`.
 #[derive(Debug, Clone)]
@@ -83,6 +84,24 @@ impl Names {
         Ok(config)
     }
 
+    /// `<PREFIX>_AUDIT_HEADS`: the audit chain's published heads.
+    pub fn audit_heads_stream(&self) -> String {
+        format!(
+            "{}_AUDIT_HEADS",
+            self.prefix.to_uppercase().replace('-', "_")
+        )
+    }
+
+    /// `<prefix>.audit.heads`
+    pub fn audit_heads_subject(&self) -> String {
+        format!("{}.audit.heads", self.prefix)
+    }
+
+    pub fn audit_heads_stream_config(&self) -> anyhow::Result<stream::Config> {
+        serde_json::from_str(&self.fill(AUDIT_HEADS_DEFINITION, ""))
+            .context("nats/definitions/audit-heads-stream.json is not a stream config")
+    }
+
     fn fill(&self, template: &str, name: &str) -> String {
         template
             .replace("{PREFIX}", &self.prefix.to_uppercase().replace('-', "_"))
@@ -117,6 +136,14 @@ pub async fn ensure_stream(
     names: &Names,
 ) -> anyhow::Result<stream::Stream> {
     ensure(js, names.stream_config()?).await
+}
+
+/// Creates the audit heads stream, or brings an existing one to the definition.
+pub async fn ensure_audit_heads_stream(
+    js: &jetstream::Context,
+    names: &Names,
+) -> anyhow::Result<stream::Stream> {
+    ensure(js, names.audit_heads_stream_config()?).await
 }
 
 /// Creates the views stream, or brings an existing one to the definition.
@@ -166,6 +193,10 @@ mod tests {
             Some("Rating")
         );
         assert_eq!(names.event_type_of("other.events.Rating.r-1"), None);
+        let heads = names.audit_heads_stream_config().unwrap();
+        assert_eq!(heads.name, "TEST_A1_AUDIT_HEADS");
+        assert!(heads.deny_delete && heads.deny_purge && !heads.allow_rollup);
+        assert_eq!(heads.subjects, vec![names.audit_heads_subject()]);
         assert_eq!(views.duplicate_window, std::time::Duration::from_secs(120));
         assert_eq!(
             names.recorder_consumer(3).unwrap().filter_subject,

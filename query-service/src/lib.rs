@@ -13,6 +13,7 @@
 //! composes it with the other services.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 mod bookmarks;
 pub mod cache;
 mod chapters;

@@ -12,6 +12,7 @@
 mod support;
 mod tracing_context;
 
+mod api_audit;
 mod api_auth;
 mod api_bookmarks;
 mod api_cache;

@@ -119,6 +119,7 @@ impl TestEnv {
         let js = async_nats::jetstream::new(self.nats().await);
         let _ = js.delete_stream(self.names().stream()).await;
         let _ = js.delete_stream(self.names().views_stream()).await;
+        let _ = js.delete_stream(self.names().audit_heads_stream()).await;
         drop_database(&self.database).await;
         let _ = std::fs::remove_dir_all(&self.storage_dir);
     }

@@ -1,0 +1,255 @@
+//! The sealer: follows the events stream (message n is the n-th event in
+//! commit order, as the relay publishes it) and writes each event's seal to
+//! `audit_seals`, a batch per transaction, with the stream sequence it has
+//! reached; it publishes the chain's head after every [`HEAD_EVERY`] seals
+//! and when the stream has been quiet for a moment.
+//!
+//! It keeps the rules of [`crate::worker`]: one sealer runs at a time (an
+//! advisory lock), it resumes after the last stored seal (its
+//! `stream_sequence`), it seals only in turn (a message out of turn restarts
+//! delivery), and a batch is acknowledged only once its seals are committed.
+//! A process killed anywhere leaves no gap and no double seal: the seals
+//! and the position they reach commit together, and `chain_index` is the
+//! primary key. Commands never wait for it.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_nats::jetstream::{self, consumer::PullConsumer};
+use async_trait::async_trait;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use super::chain::{self, Seal, GENESIS};
+use super::heads::{self, Head, HEAD_EVERY};
+use crate::record::EventRecord;
+use crate::relay::TX_ID_HEADER;
+use crate::stream::{ensure_audit_heads_stream, ensure_stream, Names};
+use crate::worker::ordered::{self, Batching, Delivered, OrderedConsumer};
+use crate::worker::Leadership;
+
+/// The sealer's durable consumer on the events stream.
+const CONSUMER: &str = "audit-sealer";
+/// A head is published at least this often while seals are being written.
+const HEAD_INTERVAL: Duration = Duration::from_secs(2);
+
+pub struct Sealer {
+    pub pool: PgPool,
+    pub js: jetstream::Context,
+    pub names: Names,
+}
+
+/// Where the chain ends, and the last head published.
+pub struct Chain {
+    index: i64,
+    seal: Seal,
+    last: Option<Head>,
+    published: i64,
+    published_at: Instant,
+}
+
+impl Sealer {
+    /// Runs until `shutdown`; one sealer per stream seals at a time.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        ordered::run(&self, &shutdown).await;
+        Ok(())
+    }
+
+    async fn publish_head(&self, chain: &mut Chain) -> anyhow::Result<()> {
+        let Some(head) = &chain.last else {
+            return Ok(());
+        };
+        if head.chain_index == chain.published {
+            return Ok(());
+        }
+        let head = Head {
+            published_at: chrono::Utc::now(),
+            ..head.clone()
+        };
+        heads::publish(&self.js, &self.names, &head).await?;
+        chain.published = head.chain_index;
+        chain.published_at = Instant::now();
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl OrderedConsumer for Sealer {
+    type Session = Chain;
+
+    fn name(&self) -> String {
+        "audit sealer".into()
+    }
+
+    fn batching(&self) -> Batching {
+        Batching {
+            max: 1024,
+            linger: Duration::from_millis(20),
+            may_start_later: false,
+            idle_after: Some(Duration::from_millis(500)),
+        }
+    }
+
+    fn leadership(&self) -> Option<Leadership> {
+        Some(Leadership {
+            pool: self.pool.clone(),
+            key: format!("comics-audit-sealer:{}", self.names.stream()),
+        })
+    }
+
+    async fn resume(&self) -> anyhow::Result<(u64, Chain)> {
+        ensure_audit_heads_stream(&self.js, &self.names).await?;
+        let last: Option<(i64, Vec<u8>, i64, i64, String, String, i64)> = sqlx::query_as(
+            "SELECT chain_index, seal, stream_sequence, position, aggregate_type, aggregate_id, \
+                    sequence \
+             FROM audit_seals ORDER BY chain_index DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((index, seal, stream_sequence, position, aggregate_type, aggregate_id, sequence)) =
+            last
+        else {
+            let chain = Chain {
+                index: 0,
+                seal: GENESIS,
+                last: None,
+                published: 0,
+                published_at: Instant::now(),
+            };
+            return Ok((0, chain));
+        };
+        let seal: Seal = seal
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("audit seal {index} is not 32 bytes"))?;
+        // The last seal's head is published again when the stream is next
+        // quiet (a crash may have come between its commit and its head; a
+        // head published twice keeps its first message).
+        let chain = Chain {
+            index,
+            seal,
+            last: Some(Head {
+                chain_index: index,
+                position,
+                aggregate_type,
+                aggregate_id,
+                sequence,
+                seal: chain::hex(&seal),
+                published_at: chrono::Utc::now(),
+            }),
+            published: 0,
+            published_at: Instant::now(),
+        };
+        Ok((stream_sequence as u64, chain))
+    }
+
+    async fn consumer(&self, start: u64) -> anyhow::Result<PullConsumer> {
+        let stream = ensure_stream(&self.js, &self.names).await?;
+        let _ = stream.delete_consumer(CONSUMER).await;
+        stream
+            .create_consumer(self.names.projector_consumer(CONSUMER, start)?)
+            .await
+            .context("cannot create the audit sealer's consumer")
+    }
+
+    async fn commit(
+        &self,
+        chain: &mut Chain,
+        batch: &[Delivered<'_>],
+        _shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let mut rows = Rows::default();
+        let (mut index, mut seal) = (chain.index, chain.seal);
+        let mut last = None;
+        for d in batch {
+            let event: EventRecord = serde_json::from_slice(&d.message.payload)
+                .with_context(|| format!("events stream message {} is not an event", d.seq))?;
+            let tx_id = d
+                .message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(TX_ID_HEADER))
+                .with_context(|| format!("events stream message {} has no {TX_ID_HEADER}", d.seq))?
+                .as_str()
+                .to_string();
+            index += 1;
+            seal = chain::seal(&seal, &event);
+            rows.push(index, tx_id, &event, &seal, d.seq);
+            last = Some(Head {
+                chain_index: index,
+                position: event.position,
+                aggregate_type: event.aggregate_type,
+                aggregate_id: event.aggregate_id,
+                sequence: event.sequence,
+                seal: chain::hex(&seal),
+                published_at: chrono::Utc::now(),
+            });
+        }
+        rows.insert(&self.pool).await?;
+        (chain.index, chain.seal) = (index, seal);
+        if last.is_some() {
+            chain.last = last;
+        }
+        if chain.index - chain.published >= HEAD_EVERY
+            || chain.published_at.elapsed() >= HEAD_INTERVAL
+        {
+            self.publish_head(chain).await?;
+        }
+        Ok(())
+    }
+
+    async fn idle(
+        &self,
+        chain: &mut Chain,
+        _delivered: u64,
+        _shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        self.publish_head(chain).await
+    }
+}
+
+/// A batch of seal rows, column by column (one `INSERT … SELECT unnest`).
+#[derive(Default)]
+struct Rows {
+    index: Vec<i64>,
+    tx_id: Vec<String>,
+    position: Vec<i64>,
+    aggregate_type: Vec<String>,
+    aggregate_id: Vec<String>,
+    sequence: Vec<i64>,
+    seal: Vec<Vec<u8>>,
+    stream_sequence: Vec<i64>,
+}
+
+impl Rows {
+    fn push(&mut self, index: i64, tx_id: String, event: &EventRecord, seal: &Seal, seq: u64) {
+        self.index.push(index);
+        self.tx_id.push(tx_id);
+        self.position.push(event.position);
+        self.aggregate_type.push(event.aggregate_type.clone());
+        self.aggregate_id.push(event.aggregate_id.clone());
+        self.sequence.push(event.sequence);
+        self.seal.push(seal.to_vec());
+        self.stream_sequence.push(seq as i64);
+    }
+
+    async fn insert(&self, pool: &PgPool) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_seals (chain_index, tx_id, position, aggregate_type, aggregate_id, \
+                                      sequence, seal, stream_sequence) \
+             SELECT i, t::xid8, p, at, ai, s, h, ss \
+             FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
+                         $6::bigint[], $7::bytea[], $8::bigint[]) AS r(i, t, p, at, ai, s, h, ss)",
+        )
+        .bind(&self.index)
+        .bind(&self.tx_id)
+        .bind(&self.position)
+        .bind(&self.aggregate_type)
+        .bind(&self.aggregate_id)
+        .bind(&self.sequence)
+        .bind(&self.seal)
+        .bind(&self.stream_sequence)
+        .execute(pool)
+        .await?;
+        Ok(())
+    }
+}
