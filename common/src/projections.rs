@@ -7,6 +7,10 @@
 /// that its rows changed (the payload is its name); read caches listen.
 pub const CHANGED_CHANNEL: &str = "comics_projection_changed";
 
+use comics_domain::aggregate_types::{
+    CHAPTER, COMIC, LIBRARY, PAGE, POPULARITY as VIEWS_RECORDED, PREMIUM_PLAN, RATING,
+};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProjectionInfo {
     pub name: &'static str,
@@ -19,14 +23,7 @@ pub struct ProjectionInfo {
 pub const CATALOG: ProjectionInfo = ProjectionInfo {
     name: "catalog",
     schema: "catalog",
-    aggregate_types: &[
-        "Comic",
-        "Chapter",
-        "Page",
-        "Rating",
-        "Library",
-        "Popularity",
-    ],
+    aggregate_types: &[COMIC, CHAPTER, PAGE, RATING, LIBRARY, VIEWS_RECORDED],
 };
 
 /// Rating statistics, each user's ratings, and the comic cards that
@@ -34,28 +31,28 @@ pub const CATALOG: ProjectionInfo = ProjectionInfo {
 pub const RATINGS: ProjectionInfo = ProjectionInfo {
     name: "ratings",
     schema: "ratings",
-    aggregate_types: &["Comic", "Rating"],
+    aggregate_types: &[COMIC, RATING],
 };
 
 /// Each user's bookmarks and each comic's bookmark count.
 pub const BOOKMARKS: ProjectionInfo = ProjectionInfo {
     name: "bookmarks",
     schema: "bookmarks",
-    aggregate_types: &["Comic", "Library"],
+    aggregate_types: &[COMIC, LIBRARY],
 };
 
 /// Views per comic, all time and per minute, for windows and rankings.
 pub const POPULARITY: ProjectionInfo = ProjectionInfo {
     name: "popularity",
     schema: "popularity",
-    aggregate_types: &["Comic", "Popularity"],
+    aggregate_types: &[COMIC, VIEWS_RECORDED],
 };
 
 /// The premium plans on sale.
 pub const PLANS: ProjectionInfo = ProjectionInfo {
     name: "plans",
     schema: "plans",
-    aggregate_types: &["PremiumPlan"],
+    aggregate_types: &[PREMIUM_PLAN],
 };
 
 pub const ALL: &[ProjectionInfo] = &[CATALOG, RATINGS, BOOKMARKS, POPULARITY, PLANS];

@@ -53,7 +53,7 @@ impl ProjectionStore {
 }
 
 /// The aggregate type whose events record views.
-const RECORDED_VIEWS: &str = "Popularity";
+const RECORDED_VIEWS: &str = comics_domain::aggregate_types::POPULARITY;
 
 /// Where a view's mark is resolved: the event store, which holds the view
 /// recorder's position in the views stream and the Popularity events.

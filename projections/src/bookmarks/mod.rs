@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use comics_common::projections::{ProjectionInfo, BOOKMARKS};
+use comics_domain::aggregate_types::{COMIC, LIBRARY};
 use comics_domain::LibraryEvent;
 use comics_nats::EventRecord;
 use sqlx::PgConnection;
@@ -26,10 +27,10 @@ impl crate::Projector for BookmarksProjector {
         event: &EventRecord,
     ) -> anyhow::Result<()> {
         match event.aggregate_type.as_str() {
-            "Comic" => crate::cards::comic_event(db, s, event, &["bookmarks", "counts"])
+            COMIC => crate::cards::comic_event(db, s, event, &["bookmarks", "counts"])
                 .await
                 .map(|_| ()),
-            "Library" => {
+            LIBRARY => {
                 let e: LibraryEvent = serde_json::from_value(event.tagged_payload())?;
                 library(db, s, e, event.recorded_at).await
             }

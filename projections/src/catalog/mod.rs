@@ -16,7 +16,7 @@ mod pages;
 use anyhow::Context;
 use async_trait::async_trait;
 use comics_common::projections::{Changes, ProjectionInfo, CATALOG};
-use comics_domain::aggregate_types::{CHAPTER, RATING};
+use comics_domain::aggregate_types::{CHAPTER, COMIC, PAGE, RATING};
 use comics_domain::{ChapterEvent, ComicEvent, PageEvent};
 use comics_nats::EventRecord;
 use sqlx::PgConnection;
@@ -50,7 +50,7 @@ impl super::Projector for CatalogProjector {
             at: event.recorded_at,
         };
         match event.aggregate_type.as_str() {
-            "Comic" => {
+            COMIC => {
                 let e: ComicEvent = serde_json::from_value(event.tagged_payload())?;
                 // Only a creation, a deletion or a change of status or type
                 // moves the counts (the others need not read the row twice).
@@ -75,11 +75,11 @@ impl super::Projector for CatalogProjector {
                 let after = counts::kind_of(db, schema, id).await?;
                 counts::moved(db, schema, before, after).await
             }
-            "Chapter" => {
+            CHAPTER => {
                 let e: ChapterEvent = serde_json::from_value(event.tagged_payload())?;
                 chapters::apply(db, schema, &at, e).await
             }
-            "Page" => {
+            PAGE => {
                 let e: PageEvent = serde_json::from_value(event.tagged_payload())?;
                 pages::apply(db, schema, &at, e).await
             }

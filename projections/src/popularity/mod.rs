@@ -9,6 +9,7 @@ pub mod windows;
 use anyhow::Context;
 use async_trait::async_trait;
 use comics_common::projections::{ProjectionInfo, POPULARITY};
+use comics_domain::aggregate_types::{COMIC, POPULARITY as VIEWS_RECORDED};
 use comics_domain::PopularityEvent;
 use comics_nats::EventRecord;
 use sqlx::PgConnection;
@@ -40,10 +41,10 @@ impl crate::Projector for PopularityProjector {
             .parse()
             .context("aggregate id is not a UUID")?;
         match event.aggregate_type.as_str() {
-            "Comic" => crate::cards::comic_event(db, s, event, &["totals", "minutes", "windows"])
+            COMIC => crate::cards::comic_event(db, s, event, &["totals", "minutes", "windows"])
                 .await
                 .map(|_| ()),
-            "Popularity" => {
+            VIEWS_RECORDED => {
                 let e: PopularityEvent = serde_json::from_value(event.tagged_payload())?;
                 views(db, s, id, e).await
             }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use anyhow::Context;
 use async_trait::async_trait;
 use comics_common::projections::{Changes, ProjectionInfo, RATINGS};
+use comics_domain::aggregate_types::{COMIC, RATING};
 use comics_domain::RatingEvent;
 use comics_nats::EventRecord;
 use sqlx::PgConnection;
@@ -47,13 +48,13 @@ impl crate::Projector for RatingsProjector {
         event: &EventRecord,
     ) -> anyhow::Result<()> {
         match event.aggregate_type.as_str() {
-            "Comic" => {
+            COMIC => {
                 if let Some(id) = crate::cards::comic_event(db, s, event, &[]).await? {
                     forget_comic(db, s, id).await?;
                 }
                 Ok(())
             }
-            "Rating" => {
+            RATING => {
                 let e: RatingEvent = serde_json::from_value(event.tagged_payload())?;
                 fold(db, s, vec![Scored::of(e, event.recorded_at)]).await
             }
@@ -72,7 +73,7 @@ impl crate::Projector for RatingsProjector {
     ) -> anyhow::Result<()> {
         let mut run: Vec<Scored> = Vec::new();
         for event in events {
-            if event.aggregate_type == "Rating" {
+            if event.aggregate_type == RATING {
                 let e: RatingEvent = serde_json::from_value(event.tagged_payload())
                     .with_context(|| format!("cannot read {}", event.message_id()))?;
                 run.push(Scored::of(e, event.recorded_at));
