@@ -9,6 +9,7 @@ pub mod audit;
 pub mod health;
 pub mod migrate;
 pub mod pools;
+pub mod progress;
 pub mod storage_gc;
 
 pub use app::{Application, Roles};

@@ -223,8 +223,13 @@ async fn projections(settings: &Settings, command: ProjectionsCommand) -> anyhow
             };
             for p in chosen {
                 let store = pools.projection(settings, p.info().name).await?;
-                let report =
-                    comics_projections::rebuild::rebuild(&events, &store, p.as_ref()).await?;
+                let report = comics_projections::rebuild::rebuild_reporting(
+                    &events,
+                    &store,
+                    p.as_ref(),
+                    &comics::progress::Meter::for_stderr(),
+                )
+                .await?;
                 println!(
                     "{}: rebuilt from {} events, checkpoint {}",
                     report.name, report.events_applied, report.checkpoint
@@ -240,7 +245,8 @@ async fn audit(settings: &Settings, args: AuditArgs) -> anyhow::Result<()> {
     let pool = comics_common::db::connect(&settings.database_url, 4).await?;
     let nats = comics_nats::connect(&settings.nats_url, "comics-cli").await?;
     let js = async_nats::jetstream::new(nats);
-    let names = comics_nats::Names::new(&settings.nats_prefix);
+    let names =
+        comics_nats::Names::new(&settings.nats_prefix).with_replicas(settings.nats_replicas);
     if let Some(AuditCommand::Verify) = args.command {
         println!("{}", comics::audit::verify(&pool, &js, &names).await?);
         return Ok(());

@@ -98,8 +98,10 @@ impl Names {
     }
 
     pub fn audit_heads_stream_config(&self) -> anyhow::Result<stream::Config> {
-        serde_json::from_str(&self.fill(AUDIT_HEADS_DEFINITION, ""))
-            .context("nats/definitions/audit-heads-stream.json is not a stream config")
+        let config: stream::Config =
+            serde_json::from_str(&self.fill(AUDIT_HEADS_DEFINITION, ""))
+                .context("nats/definitions/audit-heads-stream.json is not a stream config")?;
+        Ok(self.replicated(config))
     }
 
     fn fill(&self, template: &str, name: &str) -> String {

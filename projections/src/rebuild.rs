@@ -28,14 +28,41 @@ pub struct RebuildReport {
     pub checkpoint: u64,
 }
 
+/// How far a rebuild is: events applied of those in the log when it began.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub name: &'static str,
+    pub done: u64,
+    pub total: u64,
+}
+
+/// Told of a rebuild's progress after each page it applies.
+pub trait Report: Sync {
+    fn progress(&self, progress: Progress);
+}
+
+impl Report for () {
+    fn progress(&self, _: Progress) {}
+}
+
 /// Rebuilds `projector`'s query store in `store` from the log in `events`.
 pub async fn rebuild(
     events: &PgPool,
     store: &PgPool,
     projector: &dyn Projector,
 ) -> anyhow::Result<RebuildReport> {
+    rebuild_reporting(events, store, projector, &()).await
+}
+
+/// [`rebuild`], telling `report` how far it is.
+pub async fn rebuild_reporting(
+    events: &PgPool,
+    store: &PgPool,
+    projector: &dyn Projector,
+    report: &dyn Report,
+) -> anyhow::Result<RebuildReport> {
     let mut guard = exclusive(store, projector.info().name).await?;
-    let result = rebuild_exclusively(events, store, projector).await;
+    let result = rebuild_exclusively(events, store, projector, report).await;
     // Unlocked here, not when the connection drops: the server notices a
     // dropped connection late, and a rebuild right after would find the
     // lock still held.
@@ -50,6 +77,7 @@ async fn rebuild_exclusively(
     events: &PgPool,
     store: &PgPool,
     projector: &dyn Projector,
+    report: &dyn Report,
 ) -> anyhow::Result<RebuildReport> {
     let info = projector.info();
     let live = info.schema;
@@ -63,8 +91,19 @@ async fn rebuild_exclusively(
     ensure_schema(store, projector, &fresh).await?;
 
     let mut reader = events.acquire().await?;
+    let total: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = ANY($1)")
+            .bind(info.aggregate_types)
+            .fetch_one(&mut *reader)
+            .await?;
     let mut cursor = CommitCursor::default();
     let mut applied = 0u64;
+    let progress = |done| Progress {
+        name: info.name,
+        done,
+        total: (total as u64).max(done),
+    };
+    report.progress(progress(0));
     loop {
         let page = read_committed_after(&mut reader, cursor, info.aggregate_types, PAGE).await?;
         let Some((last, _)) = page.last() else { break };
@@ -72,6 +111,7 @@ async fn rebuild_exclusively(
         applied += page.len() as u64;
         let page: Vec<_> = page.into_iter().map(|(_, e)| (None, e)).collect();
         apply_batch(store, projector, &fresh, &page).await?;
+        report.progress(progress(applied));
     }
 
     let mut tx = store.begin().await?;

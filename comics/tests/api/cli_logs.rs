@@ -83,3 +83,39 @@ async fn an_unknown_log_format_is_refused_at_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("COMICS_LOG_FORMAT"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_rebuild_off_a_terminal_prints_plain_progress_lines() {
+    let app = crate::support::TestApp::spawn().await;
+    let (_, token) = app.comic("Rebuilt").await;
+    app.wait_for_all(&[token]).await;
+    let settings = &app.env.settings;
+    let output = Command::new(env!("CARGO_BIN_EXE_comics"))
+        .args(["projections", "rebuild", "catalog"])
+        .env("DATABASE_URL", &settings.database_url)
+        .env("COMICS_NATS_PREFIX", &settings.nats_prefix)
+        .env("RUST_LOG", "info")
+        .output()
+        .await
+        .expect("comics projections rebuild");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("catalog: 1/1 events (100%)")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}') && !stdout.contains('\u{1b}'),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("catalog: rebuilt from 1 events"),
+        "{stdout}"
+    );
+    app.stop().await;
+}
