@@ -15,13 +15,28 @@ pub struct Args {
     /// The body's size in bytes (at least 16).
     #[arg(long, default_value_t = 600)]
     size: usize,
+    /// Wrap the handler in the service's request-metrics layers, to measure
+    /// what they cost per request against the bare ceiling.
+    #[arg(long)]
+    metered: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let body: &'static str = Box::leak(body_of(args.size).into_boxed_str());
-    let app = Router::new().fallback(move || async move {
-        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-    });
+    let mut app = Router::new().route(
+        "/{*any}",
+        axum::routing::get(move || async move {
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }),
+    );
+    if args.metered {
+        comics_common::metrics::install();
+        app = app
+            .layer(axum::middleware::from_fn(
+                comics_common::metrics::mark_route,
+            ))
+            .layer(axum::middleware::from_fn(comics_common::metrics::http));
+    }
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     eprintln!(
         "ceiling: serving a {}-byte JSON body on http://{}",
