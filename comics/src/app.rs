@@ -150,58 +150,20 @@ impl Application {
                 },
             ));
         }
-        let router = router
-            .route(
-                "/metrics",
-                axum::routing::get(comics_common::metrics::render),
-            )
-            .fallback(http::not_found)
-            .layer(axum::middleware::from_fn(
-                comics_common::metrics::mark_route,
-            ))
-            .layer(axum::middleware::from_fn(http::problem_for_plain_errors))
-            .layer(axum::middleware::from_fn(http::request_id))
-            .layer(axum::middleware::from_fn_with_state(
-                Arc::new(settings.trusted_proxies.clone()),
-                client::client_address,
-            ));
-        // Fresh cached reads are answered before routing.
-        let router = match hot {
-            Some(cache) => comics_query::cache::in_front(cache, router),
-            None => router,
-        }
-        .layer(axum::middleware::from_fn(comics_common::metrics::http));
+        let router = outer_layers(router, hot, settings);
 
         if roles.relay {
             let relay = Relay::new(events.clone(), nats.clone(), names.clone());
             tasks.push(("relay", tokio::spawn(relay.run(shutdown.clone()))));
         }
         if roles.projectors {
-            // Seals the log into the audit hash chain (one active, advisory lock).
-            let sealer = comics_nats::audit::sealer::Sealer {
-                pool: events.clone(),
-                js: js.clone(),
-                names: names.clone(),
+            let workers = Workers {
+                events: &events,
+                js: &js,
+                names: &names,
+                shutdown: &shutdown,
             };
-            tasks.push(("audit sealer", tokio::spawn(sealer.run(shutdown.clone()))));
-            for (projector, pool) in stores {
-                let info = projector.info();
-                if info.name == comics_common::projections::POPULARITY.name {
-                    // Ages the rolling view windows beside their projector.
-                    let ager = comics_projections::popularity::ager::Ager {
-                        pool: pool.clone(),
-                        schema: info.schema,
-                    };
-                    tasks.push(("popularity ager", tokio::spawn(ager.run(shutdown.clone()))));
-                }
-                let runner = ProjectorRunner {
-                    projector,
-                    pool,
-                    js: js.clone(),
-                    names: names.clone(),
-                };
-                tasks.push(("projector", tokio::spawn(runner.run(shutdown.clone()))));
-            }
+            tasks.extend(workers.spawn(stores));
         }
         let listener = TcpListener::bind(settings.http_addr)
             .await
@@ -244,6 +206,89 @@ impl Application {
             }
         }
         result
+    }
+}
+
+type Task = (&'static str, JoinHandle<anyhow::Result<()>>);
+
+/// The layers around every route: `/metrics`, the fallback, problem bodies
+/// for plain errors, the request id and trace, the client address; fresh
+/// cached reads in front of routing; request metrics outside everything.
+fn outer_layers(
+    router: Router,
+    hot: Option<Arc<comics_query::cache::ResponseCache>>,
+    settings: &Settings,
+) -> Router {
+    let metrics = axum::routing::get(comics_common::metrics::render);
+    let router = router
+        .route("/metrics", metrics)
+        .fallback(http::not_found)
+        .layer(axum::middleware::from_fn(
+            comics_common::metrics::mark_route,
+        ))
+        .layer(axum::middleware::from_fn(http::problem_for_plain_errors))
+        .layer(axum::middleware::from_fn(http::request_id))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(settings.trusted_proxies.clone()),
+            client::client_address,
+        ));
+    match hot {
+        Some(cache) => comics_query::cache::in_front(cache, router),
+        None => router,
+    }
+    .layer(axum::middleware::from_fn(comics_common::metrics::http))
+}
+
+/// What the projectors role runs: every projector, the popularity windows'
+/// ager beside its projector, and the audit sealer.
+struct Workers<'a> {
+    events: &'a sqlx::PgPool,
+    js: &'a async_nats::jetstream::Context,
+    names: &'a Names,
+    shutdown: &'a CancellationToken,
+}
+
+impl Workers<'_> {
+    fn spawn(
+        &self,
+        stores: Vec<(
+            Arc<dyn comics_projections::runtime::Projector>,
+            sqlx::PgPool,
+        )>,
+    ) -> Vec<Task> {
+        let mut tasks = Vec::new();
+        // Seals the log into the audit hash chain (one active, advisory lock).
+        let sealer = comics_nats::audit::sealer::Sealer {
+            pool: self.events.clone(),
+            js: self.js.clone(),
+            names: self.names.clone(),
+        };
+        tasks.push((
+            "audit sealer",
+            tokio::spawn(sealer.run(self.shutdown.clone())),
+        ));
+        for (projector, pool) in stores {
+            let info = projector.info();
+            if info.name == comics_common::projections::POPULARITY.name {
+                // Ages the rolling view windows beside their projector.
+                let ager = comics_projections::popularity::ager::Ager {
+                    pool: pool.clone(),
+                    schema: info.schema,
+                };
+                tasks.push((
+                    "popularity ager",
+                    tokio::spawn(ager.run(self.shutdown.clone())),
+                ));
+            }
+            let runner = ProjectorRunner {
+                projector,
+                pool,
+                js: self.js.clone(),
+                names: self.names.clone(),
+            };
+            tasks.push(("projector", tokio::spawn(runner.run(self.shutdown.clone()))));
+        }
+        tasks
     }
 }
 

@@ -107,9 +107,15 @@ async fn a_write_to_one_comic_keeps_another_comics_cached_answers_and_refreshes_
             format!("/api/v1/comics/{id}/stats"),
         ]
     };
+    // Kept once computed; the creations' own announcements (each projection
+    // that follows Comic events sends one) may still be on their way, so
+    // a read they invalidate is computed again.
     for path in paths(&x).iter().chain(&paths(&y)) {
-        app.get(path).await;
-        assert_eq!(how(&app.get(path).await), "hit", "{path} is kept");
+        eventually(Duration::from_secs(5), || async {
+            app.get(path).await;
+            (how(&app.get(path).await) == "hit").then_some(())
+        })
+        .await;
     }
     // Rate, view and rename X; each projection announces X alone.
     let rated = app.rated(&app.user_token, &x, 9).await;
