@@ -113,21 +113,15 @@ fn aggregate_problem<E: DomainProblem>(e: AggregateError<E>) -> Problem {
         AggregateError::DatabaseConnectionError(cause) => unavailable(&cause.to_string()),
         // postgres-es files every database error but an I/O one as
         // unexpected, a connection the server ended or a pool timeout too.
-        AggregateError::UnexpectedError(cause) if unavailable_cause(&*cause) => {
+        AggregateError::UnexpectedError(cause)
+            if comics_common::db::is_unavailable_cause(&*cause) =>
+        {
             unavailable(&cause.to_string())
         }
         AggregateError::DeserializationError(cause) | AggregateError::UnexpectedError(cause) => {
             Problem::internal(&cause)
         }
     }
-}
-
-/// Whether `cause`, or an error it wraps, is a database being unavailable.
-pub(crate) fn unavailable_cause(cause: &(dyn std::error::Error + 'static)) -> bool {
-    std::iter::successors(Some(cause), |e| e.source()).any(|e| {
-        e.downcast_ref::<sqlx::Error>()
-            .is_some_and(comics_common::db::is_unavailable)
-    })
 }
 
 /// A lock or transaction that could not be had: the database is the cause.

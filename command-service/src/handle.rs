@@ -77,7 +77,9 @@ pub fn meter<A: Aggregate>(result: &Result<Executed, Refused<A::Error>>) {
             AggregateError::UserError(_) => "refused",
             AggregateError::AggregateConflict => "conflict",
             AggregateError::DatabaseConnectionError(_) => "unavailable",
-            AggregateError::UnexpectedError(cause) if crate::error::unavailable_cause(&**cause) => {
+            AggregateError::UnexpectedError(cause)
+                if comics_common::db::is_unavailable_cause(&**cause) =>
+            {
                 "unavailable"
             }
             AggregateError::DeserializationError(_) | AggregateError::UnexpectedError(_) => "error",

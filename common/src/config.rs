@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use anyhow::{bail, Context};
 
 use crate::client::TrustedProxies;
-use crate::rate_limit::{Rate, RateLimitSettings};
 
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/comics";
 pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
@@ -248,6 +247,61 @@ fn validate_prefix(prefix: &str) -> anyhow::Result<()> {
         bail!("COMICS_NATS_PREFIX={prefix:?} must be 1-32 characters from a-z, 0-9, _ and -");
     }
     Ok(())
+}
+
+/// One limit: `per_minute` sustained (0 = no limit), `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+impl Rate {
+    pub const OFF: Rate = Rate {
+        per_minute: 0,
+        burst: 0,
+    };
+
+    /// Checks a limit read from `COMICS_RATE_LIMIT_*` (named `what`).
+    pub fn validated(self, what: &str) -> anyhow::Result<Self> {
+        if self.per_minute > 0 && self.burst == 0 {
+            bail!("COMICS_RATE_LIMIT_{what}_BURST must be at least 1 when the limit is on");
+        }
+        Ok(self)
+    }
+}
+
+/// The write limits (`COMICS_RATE_LIMIT_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitSettings {
+    /// Per token `sub`, on every write it sends.
+    pub user: Rate,
+    /// Per client address, on writes sent without a token.
+    pub anonymous: Rate,
+}
+
+impl Default for RateLimitSettings {
+    /// Far above what a reader does (a rating, a bookmark or a page view
+    /// every few seconds), low enough to stop one client flooding.
+    fn default() -> Self {
+        Self {
+            user: Rate {
+                per_minute: 600,
+                burst: 120,
+            },
+            anonymous: Rate {
+                per_minute: 600,
+                burst: 120,
+            },
+        }
+    }
+}
+
+impl RateLimitSettings {
+    pub const OFF: RateLimitSettings = RateLimitSettings {
+        user: Rate::OFF,
+        anonymous: Rate::OFF,
+    };
 }
 
 #[cfg(test)]

@@ -29,6 +29,13 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether `cause`, or an error it wraps, is a database being unavailable
+/// (libraries such as postgres-es box the sqlx error as "unexpected").
+pub fn is_unavailable_cause(cause: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(cause), |e| e.source())
+        .any(|e| e.downcast_ref::<sqlx::Error>().is_some_and(is_unavailable))
+}
+
 /// How long a pooled connection may sit idle before it is pinged on acquire.
 const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 

@@ -11,7 +11,6 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use anyhow::bail;
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
@@ -21,68 +20,15 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::auth::{bearer_token, Jwt, Verified};
 use crate::client::ClientAddr;
+pub use crate::config::{Rate, RateLimitSettings};
 use crate::problem::Problem;
 
-/// One limit: `per_minute` sustained (0 = no limit), `burst` at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    pub per_minute: u32,
-    pub burst: u32,
-}
-
-impl Rate {
-    pub const OFF: Rate = Rate {
-        per_minute: 0,
-        burst: 0,
-    };
-
-    fn quota(self) -> Option<Quota> {
-        let per_minute = NonZeroU32::new(self.per_minute)?;
-        let burst = NonZeroU32::new(self.burst.max(1))?;
-        let period = Duration::from_secs(60) / per_minute.get();
-        Quota::with_period(period.max(Duration::from_nanos(1))).map(|q| q.allow_burst(burst))
-    }
-
-    /// Checks a limit read from `COMICS_RATE_LIMIT_*` (named `what`).
-    pub fn validated(self, what: &str) -> anyhow::Result<Self> {
-        if self.per_minute > 0 && self.burst == 0 {
-            bail!("COMICS_RATE_LIMIT_{what}_BURST must be at least 1 when the limit is on");
-        }
-        Ok(self)
-    }
-}
-
-/// The write limits (`COMICS_RATE_LIMIT_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimitSettings {
-    /// Per token `sub`, on every write it sends.
-    pub user: Rate,
-    /// Per client address, on writes sent without a token.
-    pub anonymous: Rate,
-}
-
-impl Default for RateLimitSettings {
-    /// Far above what a reader does (a rating, a bookmark or a page view
-    /// every few seconds), low enough to stop one client flooding.
-    fn default() -> Self {
-        Self {
-            user: Rate {
-                per_minute: 600,
-                burst: 120,
-            },
-            anonymous: Rate {
-                per_minute: 600,
-                burst: 120,
-            },
-        }
-    }
-}
-
-impl RateLimitSettings {
-    pub const OFF: RateLimitSettings = RateLimitSettings {
-        user: Rate::OFF,
-        anonymous: Rate::OFF,
-    };
+/// `rate` as a GCRA quota; `None` when the limit is off.
+fn quota(rate: Rate) -> Option<Quota> {
+    let per_minute = NonZeroU32::new(rate.per_minute)?;
+    let burst = NonZeroU32::new(rate.burst.max(1))?;
+    let period = Duration::from_secs(60) / per_minute.get();
+    Quota::with_period(period.max(Duration::from_nanos(1))).map(|q| q.allow_burst(burst))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -104,11 +50,8 @@ impl WriteLimits {
     pub fn new(settings: RateLimitSettings, jwt: Arc<Jwt>) -> Arc<Self> {
         let limits = Arc::new(Self {
             jwt,
-            user: settings.user.quota().map(DefaultKeyedRateLimiter::dashmap),
-            anonymous: settings
-                .anonymous
-                .quota()
-                .map(DefaultKeyedRateLimiter::dashmap),
+            user: quota(settings.user).map(DefaultKeyedRateLimiter::dashmap),
+            anonymous: quota(settings.anonymous).map(DefaultKeyedRateLimiter::dashmap),
             clock: DefaultClock::default(),
         });
         tokio::spawn(forget_idle(Arc::downgrade(&limits)));
