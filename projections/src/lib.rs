@@ -19,17 +19,40 @@ pub use runtime::{Projector, ProjectorRunner};
 
 use std::sync::Arc;
 
-/// Every projector, by the name `comics projections` knows it under.
+use comics_common::projections::{self as registry, ProjectionInfo};
+
+/// Every projector, in the registry's order (`comics_common::projections::ALL`,
+/// the one list of projections; the query service reads it too).
 pub fn all() -> Vec<Arc<dyn Projector>> {
-    vec![
-        Arc::new(catalog::CatalogProjector),
-        Arc::new(ratings::RatingsProjector),
-        Arc::new(bookmarks::BookmarksProjector),
-        Arc::new(popularity::PopularityProjector),
-        Arc::new(plans::PlansProjector),
-    ]
+    registry::ALL.iter().map(|&info| projector(info)).collect()
 }
 
 pub fn by_name(name: &str) -> Option<Arc<dyn Projector>> {
-    all().into_iter().find(|p| p.info().name == name)
+    registry::by_name(name).map(projector)
+}
+
+/// The projector that keeps `info`'s read model.
+fn projector(info: ProjectionInfo) -> Arc<dyn Projector> {
+    match info {
+        registry::CATALOG => Arc::new(catalog::CatalogProjector),
+        registry::RATINGS => Arc::new(ratings::RatingsProjector),
+        registry::BOOKMARKS => Arc::new(bookmarks::BookmarksProjector),
+        registry::POPULARITY => Arc::new(popularity::PopularityProjector),
+        registry::PLANS => Arc::new(plans::PlansProjector),
+        other => unreachable!("projection {} has no projector", other.name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_projection_has_its_own_projector() {
+        let projectors = all();
+        assert_eq!(projectors.len(), registry::ALL.len());
+        for (projector, info) in projectors.iter().zip(registry::ALL) {
+            assert_eq!(projector.info(), *info);
+        }
+    }
 }

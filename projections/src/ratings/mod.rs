@@ -1,8 +1,6 @@
 //! The ratings projection: scores, per-comic statistics and global totals,
 //! kept incrementally and exactly (each event carries the previous score).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-
 use anyhow::Context;
 use async_trait::async_trait;
 use comics_common::projections::{Changes, ProjectionInfo, RATINGS};
@@ -11,6 +9,10 @@ use comics_domain::RatingEvent;
 use comics_nats::EventRecord;
 use sqlx::PgConnection;
 use uuid::Uuid;
+
+mod fold;
+
+use fold::{fold, Scored};
 
 pub struct RatingsProjector;
 
@@ -86,179 +88,6 @@ impl crate::Projector for RatingsProjector {
         }
         fold(db, s, run).await
     }
-}
-
-/// A rating event as the statistics see it: a score moving from `old` to `new`.
-struct Scored {
-    comic_id: Uuid,
-    user: String,
-    new: Option<u8>,
-    old: Option<u8>,
-    at: chrono::DateTime<chrono::Utc>,
-}
-
-impl Scored {
-    fn of(e: RatingEvent, at: chrono::DateTime<chrono::Utc>) -> Self {
-        let (comic_id, user, new, old) = match e {
-            RatingEvent::RatingGiven {
-                comic_id,
-                user,
-                score,
-            } => (comic_id, user, Some(score.value()), None),
-            RatingEvent::RatingChanged {
-                comic_id,
-                user,
-                score,
-                previous,
-            } => (comic_id, user, Some(score.value()), Some(previous.value())),
-            RatingEvent::RatingRemoved {
-                comic_id,
-                user,
-                previous,
-            } => (comic_id, user, None, Some(previous.value())),
-        };
-        Self {
-            comic_id,
-            user,
-            new,
-            old,
-            at,
-        }
-    }
-}
-
-/// One comic's statistics moved by a run of rating events.
-#[derive(Default)]
-struct Delta {
-    votes: i32,
-    sum: i64,
-    dist: [i32; 10],
-}
-
-/// Applies a run of rating events (no comic event among them) with one
-/// statement per kind of change: exactly what applying them one by one
-/// gives, since each event carries the score it replaces.
-async fn fold(db: &mut PgConnection, s: &str, run: Vec<Scored>) -> anyhow::Result<()> {
-    if run.is_empty() {
-        return Ok(());
-    }
-    let comics: Vec<Uuid> = {
-        let mut ids: Vec<Uuid> = run.iter().map(|r| r.comic_id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
-    };
-    // Ratings of a comic the catalog no longer has are not counted.
-    let live: Vec<Uuid> =
-        sqlx::query_scalar(&format!("SELECT id FROM {s}.comics WHERE id = ANY($1)"))
-            .bind(&comics)
-            .fetch_all(&mut *db)
-            .await?;
-    let live: HashSet<Uuid> = live.into_iter().collect();
-    // Each user's last word on each comic: a score and when, or removed.
-    type Last = (Option<u8>, chrono::DateTime<chrono::Utc>);
-    let mut last: HashMap<(Uuid, &str), Last> = HashMap::new();
-    let mut deltas: BTreeMap<Uuid, Delta> = BTreeMap::new();
-    for r in run.iter().filter(|r| live.contains(&r.comic_id)) {
-        last.insert((r.comic_id, r.user.as_str()), (r.new, r.at));
-        let d = deltas.entry(r.comic_id).or_default();
-        d.votes += i32::from(r.new.is_some()) - i32::from(r.old.is_some());
-        d.sum += i64::from(r.new.unwrap_or(0)) - i64::from(r.old.unwrap_or(0));
-        if let Some(n) = r.new {
-            d.dist[usize::from(n) - 1] += 1;
-        }
-        if let Some(o) = r.old {
-            d.dist[usize::from(o) - 1] -= 1;
-        }
-    }
-    if deltas.is_empty() {
-        return Ok(());
-    }
-    let (mut up_comics, mut up_users, mut up_scores, mut up_at) = (vec![], vec![], vec![], vec![]);
-    let (mut gone_comics, mut gone_users) = (vec![], vec![]);
-    for ((comic_id, user), (score, at)) in last {
-        match score {
-            Some(score) => {
-                up_comics.push(comic_id);
-                up_users.push(user);
-                up_scores.push(i16::from(score));
-                up_at.push(at);
-            }
-            None => {
-                gone_comics.push(comic_id);
-                gone_users.push(user);
-            }
-        }
-    }
-    if !up_comics.is_empty() {
-        sqlx::query(&format!(
-            "INSERT INTO {s}.ratings (comic_id, user_id, score, rated_at) \
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::smallint[], $4::timestamptz[]) \
-             ON CONFLICT (comic_id, user_id) DO UPDATE SET score = EXCLUDED.score, rated_at = EXCLUDED.rated_at"
-        ))
-        .bind(&up_comics)
-        .bind(&up_users)
-        .bind(&up_scores)
-        .bind(&up_at)
-        .execute(&mut *db)
-        .await?;
-    }
-    if !gone_comics.is_empty() {
-        sqlx::query(&format!(
-            "DELETE FROM {s}.ratings r USING unnest($1::uuid[], $2::text[]) AS g(comic_id, user_id) \
-             WHERE r.comic_id = g.comic_id AND r.user_id = g.user_id"
-        ))
-        .bind(&gone_comics)
-        .bind(&gone_users)
-        .execute(&mut *db)
-        .await?;
-    }
-    let (mut ids, mut votes, mut sums, mut dists) = (vec![], vec![], vec![], vec![]);
-    for (comic_id, d) in &deltas {
-        ids.push(*comic_id);
-        votes.push(d.votes);
-        sums.push(d.sum);
-        let dist: Vec<String> = d.dist.iter().map(i32::to_string).collect();
-        dists.push(format!("{{{}}}", dist.join(",")));
-    }
-    // `prior` reads the statistics as they were before `up` (one snapshot
-    // for the whole statement): how many comics became rated or unrated.
-    let rated: i64 = sqlx::query_scalar(&format!(
-        "WITH d AS (SELECT * FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::text[]) \
-                    AS d(comic_id, votes, score_sum, dist)), \
-              prior AS (SELECT comic_id, votes FROM {s}.stats WHERE comic_id = ANY($1)), \
-              up AS (INSERT INTO {s}.stats AS st (comic_id, votes, score_sum, distribution) \
-                     SELECT comic_id, votes, score_sum, dist::int[] FROM d \
-                     ON CONFLICT (comic_id) DO UPDATE SET votes = st.votes + EXCLUDED.votes, \
-                        score_sum = st.score_sum + EXCLUDED.score_sum, \
-                        distribution = ARRAY(SELECT a + b FROM unnest(st.distribution, EXCLUDED.distribution) AS t(a, b)) \
-                     RETURNING comic_id, votes) \
-         SELECT COALESCE(sum((up.votes > 0)::int - (COALESCE(prior.votes, 0) > 0)::int), 0)::bigint \
-         FROM up LEFT JOIN prior USING (comic_id)"
-    ))
-    .bind(&ids)
-    .bind(&votes)
-    .bind(&sums)
-    .bind(&dists)
-    .fetch_one(&mut *db)
-    .await?;
-    sqlx::query(&format!(
-        "DELETE FROM {s}.stats WHERE comic_id = ANY($1) AND votes <= 0"
-    ))
-    .bind(&ids)
-    .execute(&mut *db)
-    .await?;
-    let all_votes: i64 = votes.iter().map(|v| i64::from(*v)).sum();
-    let all_sum: i64 = sums.iter().sum();
-    sqlx::query(&format!(
-        "UPDATE {s}.totals SET votes = votes + $1, score_sum = score_sum + $2, rated_comics = rated_comics + $3"
-    ))
-    .bind(all_votes)
-    .bind(all_sum)
-    .bind(rated)
-    .execute(&mut *db)
-    .await?;
-    Ok(())
 }
 
 /// A deleted comic's ratings leave every read and the totals.
