@@ -123,6 +123,31 @@ run_wrk() {
   printf -v "${name}_BAD" '%s' "${bad:-0}"
 }
 
+# wrk_lua NAME CONNECTIONS WRK-ARGS…: wrk -cCONNECTIONS -d$SECONDS_EACH
+# --latency WRK-ARGS…, output kept; sets <NAME>_RPS (2xx and 3xx answers per
+# second), <NAME>_P50 and <NAME>_P99 (ms), <NAME>_N (answers), and notes
+# non-2xx answers and socket errors (timeouts included) in WRK_ERRORS.
+wrk_lua() {
+  local name=$1 conns=$2 file="$OUT/wrk-$1.txt" threads=2 reqs secs bad sock
+  shift 2
+  [ "$conns" -ge 2 ] || threads=1
+  say "wrk -t$threads -c$conns -d${SECONDS_EACH}s --latency $*"
+  wrk -t"$threads" -c"$conns" -d"${SECONDS_EACH}s" --latency "$@" >"$file" || true
+  cat "$file" >&2
+  reqs=$(awk '/requests in/ {print $1}' "$file")
+  secs=$(awk '/requests in/ {sub(/s,$/, "", $4); print $4}' "$file")
+  bad=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$file")
+  sock=$(awk '/Socket errors:/ { for (i = 3; i <= NF; i++) n += $i + 0 } END { print n + 0 }' "$file")
+  printf -v "${name}_N" '%s' "${reqs:-0}"
+  printf -v "${name}_RPS" '%s' "$(awk -v n="${reqs:-0}" -v e="${bad:-0}" -v s="${secs:-0}" \
+    'BEGIN { if (s > 0) printf "%.1f", (n - e) / s; else print 0 }')"
+  printf -v "${name}_P50" '%s' "$(to_ms "$(awk '$1 == "50%" {print $2}' "$file")")"
+  printf -v "${name}_P99" '%s' "$(to_ms "$(awk '$1 == "99%" {print $2}' "$file")")"
+  if [ "${bad:-0}" != 0 ] || [ "$sock" != 0 ]; then
+    WRK_ERRORS+=" $name: ${bad:-0} non-2xx, $sock socket errors;"
+  fi
+}
+
 # ceiling NAME SIZE: the axum ceiling with a fixed SIZE-byte JSON body under
 # the same wrk; sets CEIL_<NAME>_RPS and CEIL_<NAME>_P99.
 ceiling() {
@@ -215,6 +240,34 @@ settle() {
   wait_token "$BASE/api/v1/comics/$comic/stats" "$token" 120 \
     || die "the projections did not catch up within 2 minutes"
   SETTLE_SECONDS=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+}
+
+# seed_live: seeds $LIVE_COMICS comics (2 ratings and 2 views each) through
+# the API for the live and cost modes; their ids in $IDS_FILE and IDS.
+seed_live() {
+  say "seeding $LIVE_COMICS comics (2 ratings and 2 views each)"
+  "$BIN/comics-bench" seed --base "$BASE" --comics "$LIVE_COMICS" --ratings 2 --views 2 \
+    --concurrency 16 >"$OUT/seed.txt"
+  awk '$1 == "comic_id" {print $2}' "$OUT/seed.txt" >"$IDS_FILE"
+  mapfile -t IDS <"$IDS_FILE"
+  [ "${#IDS[@]}" -ge 3 ] || die "seeding produced ${#IDS[@]} comics"
+  sleep 2 # let the views of the seed reach the popularity projection
+  settle "${IDS[1]}"
+}
+
+# start_writer: `comics-bench writes` at $WRITE_RATE writes/s over $IDS_FILE
+# in the background until stopped (WRITER_PID), its figures in
+# $OUT/writes.txt; returns once it has started.
+start_writer() {
+  "$BIN/comics-bench" writes --base "$BASE" --rate "$WRITE_RATE" --comics "$IDS_FILE" \
+    --users "$LIVE_USERS" --zipf "$ZIPF_S" --seconds 900 >"$OUT/writes.txt" 2>"$OUT/writes.log" &
+  WRITER_PID=$!
+  for i in $(seq 1 150); do
+    grep -q '^writes: started' "$OUT/writes.log" && return 0
+    kill -0 "$WRITER_PID" 2>/dev/null || { cat "$OUT/writes.log" >&2; die "the writer exited"; }
+    sleep 0.2
+  done
+  die "the writer did not start within 30 s"
 }
 
 # wait_token URL TOKEN LIMIT: reads URL with the consistency token until it

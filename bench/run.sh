@@ -5,6 +5,7 @@
 #   bench/run.sh                    # ~3 minutes after the release build
 #   bench/run.sh live               # ~5 minutes: reads, writes and rankings while live (bench/live.sh)
 #   bench/run.sh catalog            # ~8 minutes: 100k comics, Zipf reads, search, deep pages (bench/catalog.sh)
+#   bench/run.sh cost               # ~3 minutes: CPU per live write by process, the audit indexes' cost (bench/cost.sh)
 #
 # Needs: Postgres on 127.0.0.1:5432 (user postgres, trust), NATS with
 # JetStream on 127.0.0.1:4222, wrk, pgbench, psql, curl.
@@ -16,8 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-default}
 case "$MODE" in
-  default | live | catalog) ;;
-  *) echo "usage: bench/run.sh [live|catalog]" >&2; exit 2 ;;
+  default | live | catalog | cost) ;;
+  *) echo "usage: bench/run.sh [live|catalog|cost]" >&2; exit 2 ;;
 esac
 
 # shellcheck source=bench/lib.sh
@@ -29,6 +30,11 @@ start_server
 if [ "$MODE" = live ]; then
   # shellcheck source=bench/live.sh
   . bench/live.sh
+  exit 0
+fi
+if [ "$MODE" = cost ]; then
+  # shellcheck source=bench/cost.sh
+  . bench/cost.sh
   exit 0
 fi
 if [ "$MODE" = catalog ]; then

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use comics_command::views::recorder::ViewRecorder;
+use comics_command::popularity::recorder::ViewRecorder;
 use comics_common::auth::Jwt;
 use comics_common::{client, http, rate_limit, Settings};
 use comics_nats::relay::Relay;

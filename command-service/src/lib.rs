@@ -10,6 +10,7 @@
 //! what aggregates ask about each other.
 #![forbid(unsafe_code)]
 
+mod bookmarks;
 mod chapters;
 mod comics;
 mod error;
@@ -18,15 +19,14 @@ mod fields;
 mod group_commit;
 mod handle;
 mod images;
-mod library;
 mod locks;
 mod pages;
 mod plans;
+pub mod popularity;
 mod ratings;
 mod response;
 mod state;
 mod store;
-pub mod views;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
@@ -42,9 +42,9 @@ pub fn router(state: CommandState) -> Router {
         .merge(chapters::routes())
         .merge(pages::routes())
         .merge(ratings::routes())
-        .merge(library::routes())
+        .merge(bookmarks::routes())
         .merge(plans::routes())
-        .merge(views::routes())
+        .merge(popularity::routes())
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(state)
 }

@@ -12,8 +12,8 @@ use sqlx::PgPool;
 use crate::facts::{ChapterFacts, ComicFacts, PageFacts, RoundComics};
 use crate::group_commit::GroupCommit;
 use crate::handle::Handle;
+use crate::popularity::intake::ViewIntake;
 use crate::store::Store;
-use crate::views::intake::ViewIntake;
 
 /// Everything a command handler needs.
 #[derive(Clone)]
@@ -73,7 +73,7 @@ pub struct Stores {
     /// Rating commands, committed in groups.
     pub rating_commits: GroupCommit<Rating>,
     /// Bookmark commands, committed in groups.
-    pub library_commits: GroupCommit<Library>,
+    pub bookmark_commits: GroupCommit<Library>,
     pub popularity: Store<Popularity>,
     pub plans: Handle<PremiumPlan>,
 }
@@ -89,7 +89,7 @@ impl Stores {
             Arc::new(Store::new(&pool)),
             RoundComics::ratings(facts.clone()),
         );
-        let library_commits = GroupCommit::start(
+        let bookmark_commits = GroupCommit::start(
             Arc::new(Store::new(&pool)),
             RoundComics::bookmarks(facts.clone()),
         );
@@ -103,7 +103,7 @@ impl Stores {
             page_facts,
             chapters: Handle::new(chapters, facts),
             rating_commits,
-            library_commits,
+            bookmark_commits,
             popularity: Store::new(&pool),
             plans: Handle::new(Arc::new(Store::new(&pool)), ()),
         }

@@ -19,7 +19,7 @@ use crate::support::client::{consistency, json_with, problem};
 use crate::support::pipeline::{bounded, settle, Rng};
 use crate::support::{eventually, TestApp, TestEnv};
 use comics::{Application, Roles};
-use comics_command::views::batch::ViewBatch;
+use comics_command::popularity::batch::ViewBatch;
 use comics_common::consistency::ConsistencyToken;
 use comics_common::Settings;
 use futures::future::join_all;

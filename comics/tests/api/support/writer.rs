@@ -40,7 +40,7 @@ impl Writer {
 
     /// Rounds its bookmark committer went through.
     pub fn bookmark_rounds(&self) -> u64 {
-        self.state.stores.library_commits.rounds()
+        self.state.stores.bookmark_commits.rounds()
     }
 
     /// `PUT` on `path` as `token`, with `body` if any; the status.

@@ -1,4 +1,8 @@
-//! Page views at read rates.
+//! The write side of popularity: page views taken at read rates and
+//! recorded as the Popularity aggregate's `ViewsRecorded` events, which the
+//! popularity projection (`projections/src/popularity/`) turns into view
+//! counts, rolling windows and rankings, read by `query-service/src/popularity/`.
+//! One pipeline, one name: views are what it counts.
 //!
 //! - Intake ([`ViewIntake`]): `POST /comics/{id}/views` hands the view to its
 //!   process's batcher, which publishes what a few milliseconds gathered as one

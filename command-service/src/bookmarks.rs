@@ -1,4 +1,6 @@
-//! A user's bookmarks (their library): `PUT` and `DELETE`, both idempotent.
+//! A user's bookmarks: `PUT` and `DELETE`, both idempotent. They are kept
+//! by the Library aggregate (one per user, `comics_domain::library_id`), the
+//! name its stored events carry; everything else says bookmarks.
 
 use axum::extract::State;
 use axum::response::Response;
@@ -29,7 +31,7 @@ async fn run(
 ) -> Result<Response, Problem> {
     let id = library_id(&user.sub);
     let meta = metadata(user, request);
-    let commits = &state.stores.library_commits;
+    let commits = &state.stores.bookmark_commits;
     let done = commits.execute(id.to_string(), command, meta).await?;
     // A no-op on a library that was never written (version 0) has nothing
     // for a read to wait for; a mark at 0 would never be applied (503).
