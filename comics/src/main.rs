@@ -129,18 +129,24 @@ fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    if let Err(e) = telemetry::init() {
-        eprintln!("error: {e}");
-        return std::process::ExitCode::FAILURE;
-    }
+    let telemetry = match telemetry::init() {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let cli = Cli::parse();
-    match run(cli).await {
+    let code = match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    // The exporter's flush blocks: off the runtime's worker threads.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    code
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

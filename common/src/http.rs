@@ -40,19 +40,23 @@ pub const TRACEPARENT: &str = "traceparent";
 /// `traceparent` when it is well-formed (the caller's span is the parent of
 /// whatever the request causes), else a new trace, sampled, started here.
 pub fn traceparent_for(headers: &axum::http::HeaderMap) -> String {
-    let received = headers
-        .get(TRACEPARENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| parse_traceparent(v).is_some());
-    match received {
-        Some(traceparent) => traceparent.to_string(),
-        None => {
+    received_traceparent(headers).map_or_else(
+        || {
             // A UUIDv7's last 16 hex digits are random (its first ones a clock).
             let span = uuid::Uuid::now_v7().simple().to_string();
             format!("00-{}-{}-01", uuid::Uuid::now_v7().simple(), &span[16..])
-        }
-    }
+        },
+        str::to_string,
+    )
+}
+
+/// The client's `traceparent`, when it is well-formed.
+fn received_traceparent(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| parse_traceparent(v).is_some())
 }
 
 /// The trace id and flags of a well-formed version-00 `traceparent`.
@@ -79,17 +83,22 @@ pub fn parse_traceparent(value: &str) -> Option<(&str, &str)> {
 /// the response and puts both on the tracing span.
 pub async fn request_id(mut req: Request, next: Next) -> Response {
     let id = request_id_for(req.headers());
-    let traceparent = traceparent_for(req.headers());
-    req.extensions_mut().insert(RequestId {
-        id: id.clone(),
-        traceparent: traceparent.clone(),
-    });
     let client = req
         .extensions()
         .get::<crate::client::ClientAddr>()
         .map(|c| c.0.to_string())
         .unwrap_or_default();
-    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id, client = %client, traceparent = %traceparent);
+    let span = tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id, client = %client, traceparent = tracing::field::Empty);
+    // Exported, the request's span is the parent of what it causes (a child
+    // of the caller's span); else the received or started context is kept.
+    crate::telemetry::follow(&span, received_traceparent(req.headers()));
+    let traceparent =
+        crate::telemetry::traceparent_of(&span).unwrap_or_else(|| traceparent_for(req.headers()));
+    span.record("traceparent", traceparent.as_str());
+    req.extensions_mut().insert(RequestId {
+        id: id.clone(),
+        traceparent,
+    });
     let mut response = tracing::Instrument::instrument(next.run(req), span).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, v);

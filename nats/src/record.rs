@@ -28,6 +28,11 @@ impl EventRecord {
         )
     }
 
+    /// The W3C trace context of the request that wrote the event, if any.
+    pub fn traceparent(&self) -> Option<&str> {
+        self.metadata.get("traceparent").and_then(|t| t.as_str())
+    }
+
     /// The payload as cqrs-es stored it: `{"<EventType>": {...}}`, ready to
     /// deserialize into the aggregate's event enum.
     pub fn tagged_payload(&self) -> Value {
@@ -147,6 +152,25 @@ pub async fn any_after<'e>(db: impl PgExecutor<'e>, after: CommitCursor) -> sqlx
     .fetch_optional(db)
     .await?;
     Ok(next.is_some())
+}
+
+/// When spans are exported: one span per event named `name`, each a child of
+/// the trace of the request that wrote the event; it lasts until dropped.
+/// Nothing is created otherwise.
+pub fn traced<'a>(
+    events: impl Iterator<Item = &'a EventRecord>,
+    name: &'static str,
+) -> Vec<tracing::Span> {
+    if !comics_common::telemetry::exporting() {
+        return Vec::new();
+    }
+    events
+        .map(|event| {
+            let span = tracing::info_span!("event", otel.name = name, event = %event.message_id());
+            comics_common::telemetry::follow(&span, event.traceparent());
+            span
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -149,6 +149,8 @@ impl Relay {
         batch: &[(CommitCursor, EventRecord)],
     ) -> anyhow::Result<StreamEnd> {
         let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(batch.len());
+        // Exported, each event's publication is a span in its request's trace.
+        let _spans = crate::record::traced(batch.iter().map(|(_, record)| record), "relay publish");
         for (i, (cursor, record)) in batch.iter().enumerate() {
             let message = PublishMessage::build()
                 .payload(serde_json::to_vec(record)?.into())
@@ -157,7 +159,7 @@ impl Relay {
                 .header(TX_ID_HEADER, cursor.tx_id.to_string().as_str())
                 .header(POSITION_HEADER, cursor.position.to_string().as_str());
             // The trace of the request that wrote it, for the consumers.
-            let message = match record.metadata.get(TRACEPARENT).and_then(|t| t.as_str()) {
+            let message = match record.traceparent() {
                 Some(traceparent) => message.header(TRACEPARENT, traceparent),
                 None => message,
             };

@@ -174,14 +174,15 @@ pub async fn apply_in(
     if fresh.is_empty() {
         return Ok(nothing(last_seen));
     }
+    // Exported, each event's projection is a span in its request's trace.
+    let _spans = comics_nats::record::traced(fresh.iter().copied(), projector.info().name);
     projector.apply_all(db, schema, &fresh).await?;
     if tracing::enabled!(tracing::Level::DEBUG) {
         for event in &fresh {
-            let traceparent = event.metadata.get("traceparent").and_then(|t| t.as_str());
             tracing::debug!(
                 projection = projector.info().name,
                 event = %event.message_id(),
-                traceparent,
+                traceparent = event.traceparent(),
                 "projected"
             );
         }
