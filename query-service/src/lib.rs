@@ -70,81 +70,106 @@ pub fn router(state: QueryState) -> Router {
     ];
     let timeout = state.consistency_timeout;
     let views = state.views.clone();
-    let gated = |routes: Router<QueryState>, stores: &[&ProjectionStore]| {
+    let cache = state.cache.clone();
+    // Each group of routes names the stores it reads once: its consistency
+    // gate waits on them and its cached answers follow their changes.
+    let reads = |routes: Router<QueryState>, stores: &[&ProjectionStore], keep: Keep| {
         let gate = ConsistencyGate::new(stores.iter().map(|s| (*s).clone()).collect(), timeout)
             .with_views(views.clone());
-        routes.route_layer(from_fn_with_state(gate, consistency::require))
+        let routes = routes.route_layer(from_fn_with_state(gate, consistency::require));
+        match (&cache, keep) {
+            (
+                Some(cache),
+                Keep::Answers {
+                    clock_bound,
+                    unless,
+                },
+            ) => {
+                let policy = CachePolicy {
+                    cache: cache.clone(),
+                    deps: stores
+                        .iter()
+                        .map(|s| s.info)
+                        .filter(|info| Some(*info) != unless)
+                        .collect(),
+                    clock_bound,
+                };
+                routes.route_layer(from_fn_with_state(policy, cache::cached))
+            }
+            _ => routes,
+        }
     };
     let signed_in = |routes: Router<QueryState>| {
         routes.route_layer(from_fn_with_state(state.clone(), signed_in))
     };
-    let cache = state.cache.clone();
-    let cached = |routes: Router<QueryState>,
-                  deps: &'static [ProjectionInfo],
-                  clock_bound: bool| match &cache {
-        Some(cache) => {
-            let policy = CachePolicy {
-                cache: cache.clone(),
-                deps,
-                clock_bound,
-            };
-            routes.route_layer(from_fn_with_state(policy, cache::cached))
-        }
-        None => routes,
-    };
     let api = Router::new()
         // A document or a list is read from the catalog alone.
-        .merge(cached(
-            gated(comics::routes(), &[&catalog_store]),
-            &[CATALOG],
-            false,
-        ))
+        .merge(reads(comics::routes(), &[&catalog_store], Keep::KEPT))
         // Stats read the catalog only to know the comic exists: its deletion
-        // is announced by the other three as well (they follow Comic events).
-        .merge(cached(
-            gated(comics::stats_routes(), &comic_stores),
-            &[RATINGS, POPULARITY, BOOKMARKS],
-            true,
+        // is announced by the other three as well (they follow Comic events),
+        // so the catalog's other changes leave kept stats alone.
+        .merge(reads(
+            comics::stats_routes(),
+            &comic_stores,
+            Keep::Answers {
+                clock_bound: true,
+                unless: Some(CATALOG),
+            },
         ))
-        .merge(cached(
-            gated(chapters::routes(), &[&chapters_store]),
-            &[CATALOG],
-            false,
-        ))
+        .merge(reads(chapters::routes(), &[&chapters_store], Keep::KEPT))
         // Bytes are not kept in the read cache (object storage and HTTP
         // caches keep them): each read is one primary-key row, then storage.
-        .merge(gated(pages::routes(), &[&chapters_store]))
-        .merge(cached(
-            gated(genres::routes(), &[&chapters_store]),
-            &[CATALOG],
-            false,
+        .merge(reads(pages::routes(), &[&chapters_store], Keep::No))
+        .merge(reads(genres::routes(), &[&chapters_store], Keep::KEPT))
+        .merge(reads(
+            ratings::ranking_routes(),
+            &[&ratings_store],
+            Keep::KEPT,
         ))
-        .merge(cached(
-            gated(ratings::ranking_routes(), &[&ratings_store]),
-            &[RATINGS],
-            false,
-        ))
-        .merge(cached(
-            gated(
-                popularity::ranking_routes(),
-                &[&popularity_store, &ratings_store],
-            ),
-            &[POPULARITY, RATINGS],
-            true,
+        .merge(reads(
+            popularity::ranking_routes(),
+            &[&popularity_store, &ratings_store],
+            Keep::CLOCK_BOUND,
         ))
         // Plans: any plan's change invalidates every kept plans answer.
-        .merge(cached(
-            gated(plans::routes(), &[&plans_store]),
-            &[PLANS],
-            false,
-        ))
-        .merge(signed_in(gated(ratings::my_routes(), &[&ratings_store])))
-        .merge(signed_in(gated(
+        .merge(reads(plans::routes(), &[&plans_store], Keep::KEPT))
+        .merge(signed_in(reads(
+            ratings::my_routes(),
+            &[&ratings_store],
+            Keep::No,
+        )))
+        .merge(signed_in(reads(
             bookmarks::my_routes(),
             &[&bookmarks_store],
+            Keep::No,
         )))
         .with_state(state);
     Router::new().nest("/api/v1", api)
+}
+
+/// Whether a group of routes' answers are kept in the read cache.
+#[derive(Clone, Copy)]
+enum Keep {
+    /// Not kept: bytes, or answers that differ per caller.
+    No,
+    /// Kept until a change of the projections read (but `unless`) makes
+    /// them out of date, or, if `clock_bound`, the next minute comes.
+    Answers {
+        clock_bound: bool,
+        unless: Option<ProjectionInfo>,
+    },
+}
+
+impl Keep {
+    const KEPT: Keep = Keep::Answers {
+        clock_bound: false,
+        unless: None,
+    };
+    /// Windows of time: out of date as the clock moves, too.
+    const CLOCK_BOUND: Keep = Keep::Answers {
+        clock_bound: true,
+        unless: None,
+    };
 }
 
 /// Middleware: refuses a request without a valid bearer token (401) before

@@ -54,7 +54,7 @@ impl Rerate {
 /// A kept answer.
 pub struct Entry {
     /// The projections it was computed from.
-    pub deps: &'static [comics_common::projections::ProjectionInfo],
+    pub deps: std::sync::Arc<[comics_common::projections::ProjectionInfo]>,
     /// The change counter before it was computed.
     pub stamp: u64,
     pub computed_at: Instant,

@@ -177,7 +177,7 @@ enum Counter {
 #[derive(Clone)]
 pub struct CachePolicy {
     pub cache: Arc<ResponseCache>,
-    pub deps: &'static [ProjectionInfo],
+    pub deps: Arc<[ProjectionInfo]>,
     /// The answer changes as time passes (view windows): out of date at the
     /// next minute.
     pub clock_bound: bool,
@@ -291,7 +291,7 @@ const FOLLOW_LIMIT: Duration = Duration::from_secs(2);
 
 fn verdict(cache: &ResponseCache, entry: &Entry) -> Verdict {
     let scope = entry.scope.map(|Scope(id)| id);
-    let judged = cache.freshness.judge(entry.deps, scope, entry.stamp);
+    let judged = cache.freshness.judge(&entry.deps, scope, entry.stamp);
     let expired = entry.expires.is_some_and(|t| Instant::now() >= t);
     match (judged, expired, scope) {
         (Verdict::Fresh, true, Some(_)) => Verdict::Invalid,
@@ -325,7 +325,7 @@ async fn compute(policy: &CachePolicy, key: String, req: Request, next: Next) ->
     let content_type = parts.headers.get(header::CONTENT_TYPE).cloned();
     if let (Some(content_type), true) = (content_type, body.len() <= cache.max_body) {
         let entry = Entry {
-            deps: policy.deps,
+            deps: policy.deps.clone(),
             stamp,
             computed_at,
             expires: policy.clock_bound.then(next_minute),

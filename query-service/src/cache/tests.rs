@@ -22,7 +22,7 @@ fn settings(bytes: u64, max_age_ms: u64) -> ReadCacheSettings {
 fn policy(cache: Arc<ResponseCache>) -> CachePolicy {
     CachePolicy {
         cache,
-        deps: ALL,
+        deps: ALL.into(),
         clock_bound: false,
     }
 }
