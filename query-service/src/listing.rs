@@ -83,9 +83,14 @@ where
 
 /// The query string of a list that has only paging; unknown parameters are
 /// ignored.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// Items per page (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// Items to skip (default 0).
+    #[param(value_type = Option<i64>, minimum = 0)]
     offset: Option<String>,
 }
 
@@ -96,7 +101,7 @@ impl PageParams {
 }
 
 /// One page of a list, as API.md's conventions shape it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub total: i64,
