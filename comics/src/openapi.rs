@@ -112,10 +112,6 @@ fn shared_responses(path: &str, read: bool, op: &mut Operation) {
     });
     let has_path_params = path.contains('{');
     let has_body = op.request_body.is_some();
-    let json_body = op
-        .request_body
-        .as_ref()
-        .is_some_and(|b| b.content.contains_key("application/json"));
     let responses = &mut op.responses.responses;
     let mut add = |status: &str, description: &str, retry_after: bool| {
         responses
@@ -149,8 +145,6 @@ fn shared_responses(path: &str, read: bool, op: &mut Operation) {
             "The body's Content-Type is not one this route takes",
             false,
         );
-    }
-    if json_body {
         add(
             "422",
             "The body parses but breaks a rule (each field named in `errors`)",

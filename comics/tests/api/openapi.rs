@@ -281,22 +281,14 @@ fn schemathesis() -> std::process::Command {
 async fn schemathesis_finds_no_server_error_and_no_answer_off_the_document() {
     let st = schemathesis();
     let app = TestApp::spawn().await;
-    // Something to find: a comic with a chapter, a plan.
-    let (comic, _) = app.comic("Contract").await;
-    app.chapter(&comic, "1").await;
-    let plan = json!({"name": "Basic", "price_cents": 499, "currency": "USD", "interval": "month", "perks": []});
-    let r = app
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/plans",
-            Some(&app.admin_token),
-            Some(plan),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
+    let config =
+        std::env::temp_dir().join(format!("comics-schemathesis-{}.toml", uuid::Uuid::now_v7()));
+    std::fs::write(&config, fixtures(&app).await).unwrap();
 
     let mut st = tokio::process::Command::from(st);
-    st.arg("run")
+    st.arg("--config-file")
+        .arg(&config)
+        .arg("run")
         .arg(format!("{}/api/v1/openapi.json", app.base))
         .args(["--url", &app.base])
         .args([
@@ -309,7 +301,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_off_the_document() {
             "--max-examples",
             "15",
             "--workers",
-            "2",
+            "1",
             "--max-time",
             "120",
         ])
@@ -334,11 +326,112 @@ async fn schemathesis_finds_no_server_error_and_no_answer_off_the_document() {
         .expect("schemathesis ran");
     let out = String::from_utf8_lossy(&run.stdout);
     let err = String::from_utf8_lossy(&run.stderr);
+    // Shown with --nocapture: what was tested, and schemathesis's warnings.
+    println!("{out}");
     assert!(
         run.status.success(),
         "schemathesis found problems:\n{out}\n{err}"
     );
     // It did test the API (and not, say, fail to load the document).
     assert!(out.contains("passed"), "{out}\n{err}");
+    let _ = std::fs::remove_file(&config);
     app.stop().await;
+}
+
+/// Things for the run to find, and a schemathesis configuration that sends
+/// their ids: a comic with a cover and a chapter with a page, a second comic
+/// and chapter and a second plan for the deletes (so reads keep finding the
+/// first ones), and the page's image.
+async fn fixtures(app: &TestApp) -> String {
+    use crate::api_pages::images::{png, sha256_hex};
+    use reqwest::Method;
+    let (comic, _) = app.comic("Contract").await;
+    let (chapter, _) = app.chapter(&comic, "1").await;
+    let (doomed_comic, _) = app.comic("Doomed").await;
+    let (doomed_chapter, _) = app.chapter(&doomed_comic, "1").await;
+    let page = png(64, 96, 400, 7);
+    let admin = Some(app.admin_token.as_str());
+    let path = format!("/api/v1/chapters/{chapter}/pages/1");
+    let r = app
+        .send_raw(Method::PUT, &path, admin, Some("image/png"), page.clone())
+        .await;
+    assert_eq!(r.status(), 201);
+    let path = format!("/api/v1/comics/{comic}/cover");
+    let r = app
+        .send_raw(
+            Method::PUT,
+            &path,
+            admin,
+            Some("image/png"),
+            png(32, 48, 300, 9),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let mut plans = Vec::new();
+    for name in ["Basic", "Doomed"] {
+        let plan = json!({"name": name, "price_cents": 499, "currency": "USD", "interval": "month", "perks": []});
+        let r = app
+            .send(Method::POST, "/api/v1/plans", admin, Some(plan))
+            .await;
+        assert_eq!(r.status(), 201);
+        plans.push(
+            r.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let image = sha256_hex(&page);
+    let (plan, doomed_plan) = (&plans[0], &plans[1]);
+    // Each operation by its id: the ids are unique (checked above).
+    let ids = |ops: &[&str]| format!("{ops:?}");
+    let entries = [
+        (
+            ids(&[
+                "get_comic",
+                "change_comic",
+                "comic_stats",
+                "list_chapters",
+                "cover_bytes",
+                "put_cover",
+                "remove_cover",
+                "create_chapter",
+                "rate",
+                "unrate",
+                "record_view",
+            ]),
+            "id",
+            comic.as_str(),
+        ),
+        (ids(&["bookmark", "unbookmark"]), "comic_id", comic.as_str()),
+        (ids(&["delete_comic"]), "id", doomed_comic.as_str()),
+        (
+            ids(&[
+                "get_chapter",
+                "change_chapter",
+                "list_pages",
+                "page_bytes",
+                "put_page",
+                "append_pages",
+            ]),
+            "id",
+            chapter.as_str(),
+        ),
+        (
+            ids(&["delete_chapter", "remove_page", "remove_all_pages"]),
+            "id",
+            doomed_chapter.as_str(),
+        ),
+        (ids(&["get_plan", "change_plan"]), "id", plan.as_str()),
+        (ids(&["retire_plan"]), "id", doomed_plan.as_str()),
+        (ids(&["image_bytes"]), "sha256", image.as_str()),
+    ];
+    entries
+        .iter()
+        .map(|(ops, name, value)| {
+            format!(
+                "[[operations]]\ninclude-operation-id = {ops}\nparameters = {{ \"path.{name}\" = \"{value}\" }}\n\n"
+            )
+        })
+        .collect()
 }
