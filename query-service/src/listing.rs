@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
+/// Far past any list's end, and small enough that `offset + limit` and the
+/// ranks of a page (`offset + 1..`) stay in range: an `offset` near
+/// `i64::MAX` was a 500 (bigint out of range in SQL, an overflow in Rust).
+pub const MAX_OFFSET: i64 = 1_000_000_000;
 
 /// A validated page request: `limit` in 1..=100, `offset` ≥ 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +37,13 @@ impl Paging {
             Some(raw) => raw
                 .parse::<i64>()
                 .ok()
-                .filter(|o| *o >= 0)
-                .ok_or_else(|| bad_param("offset", "must be an integer of at least 0"))?,
+                .filter(|o| (0..=MAX_OFFSET).contains(o))
+                .ok_or_else(|| {
+                    bad_param(
+                        "offset",
+                        format!("must be an integer from 0 to {MAX_OFFSET}"),
+                    )
+                })?,
         };
         Ok(Self { limit, offset })
     }
@@ -90,7 +99,7 @@ pub struct PageParams {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// Items to skip (default 0).
-    #[param(value_type = Option<i64>, minimum = 0)]
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
     offset: Option<String>,
 }
 

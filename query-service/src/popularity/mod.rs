@@ -101,7 +101,7 @@ pub struct PopularParams {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// Items to skip (default 0).
-    #[param(value_type = Option<i64>, minimum = 0)]
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
     offset: Option<String>,
     /// The window the views are counted in (default `7d`).
     #[param(value_type = Option<Window>)]

@@ -52,7 +52,7 @@ pub struct TopRatedParams {
     #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
     /// Items to skip (default 0).
-    #[param(value_type = Option<i64>, minimum = 0)]
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
     offset: Option<String>,
     /// Only comics with at least this many votes (default 1).
     #[param(value_type = Option<i64>, minimum = 1)]
