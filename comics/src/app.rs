@@ -95,7 +95,8 @@ impl Application {
             pools: pools.all(),
             nats: nats.clone(),
             storage: storage.clone(),
-        });
+        })
+        .merge(crate::docs::routes());
         if roles.commands {
             comics_nats::stream::ensure_views_stream(&js, &names).await?;
             let mut state = comics_command::CommandState::new(events.clone(), jwt.clone())
@@ -219,9 +220,11 @@ fn outer_layers(
     hot: Option<Arc<comics_query::cache::ResponseCache>>,
     settings: &Settings,
 ) -> Router {
-    let metrics = axum::routing::get(comics_common::metrics::render);
     let router = router
-        .route("/metrics", metrics)
+        .route(
+            "/metrics",
+            axum::routing::get(comics_common::metrics::render),
+        )
         .fallback(http::not_found)
         .layer(axum::middleware::from_fn(
             comics_common::metrics::mark_route,

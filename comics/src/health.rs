@@ -9,7 +9,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::json;
 use sqlx::PgPool;
 
 #[derive(Clone)]
@@ -20,6 +19,18 @@ pub struct Dependencies {
     pub storage: Option<comics_storage::Storage>,
 }
 
+/// The body of `/health/ready`: each dependency `ok` or `unreachable`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Readiness {
+    /// `ok` or `unavailable`.
+    status: &'static str,
+    postgres: &'static str,
+    nats: &'static str,
+    /// Only where this process stores or serves images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage: Option<&'static str>,
+}
+
 pub fn routes(deps: Dependencies) -> Router {
     Router::new()
         .route("/health/live", get(comics_common::http::live))
@@ -27,7 +38,14 @@ pub fn routes(deps: Dependencies) -> Router {
         .with_state(deps)
 }
 
-async fn ready(State(deps): State<Dependencies>) -> Response {
+/// `GET /health/ready`.
+#[utoipa::path(get, path = "/health/ready", tag = "operations",
+    responses(
+        (status = 200, description = "Postgres, NATS and (where used) object storage are reachable", body = Readiness),
+        (status = 503, description = "A dependency is unreachable (same body, `Retry-After`)", body = Readiness,
+            headers(("Retry-After" = u32))),
+    ))]
+pub(crate) async fn ready(State(deps): State<Dependencies>) -> Response {
     let mut postgres = true;
     for pool in &deps.pools {
         let ping = tokio::time::timeout(
@@ -47,15 +65,12 @@ async fn ready(State(deps): State<Dependencies>) -> Response {
     };
     let word = |ok: bool| if ok { "ok" } else { "unreachable" };
     let all = postgres && nats && storage;
-    let mut body = json!({
-        "status": if all { "ok" } else { "unavailable" },
-        "postgres": word(postgres),
-        "nats": word(nats),
+    let body = Json(Readiness {
+        status: if all { "ok" } else { "unavailable" },
+        postgres: word(postgres),
+        nats: word(nats),
+        storage: deps.storage.as_ref().map(|_| word(storage)),
     });
-    if deps.storage.is_some() {
-        body["storage"] = json!(word(storage));
-    }
-    let body = Json(body);
     if all {
         body.into_response()
     } else {

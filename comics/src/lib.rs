@@ -6,8 +6,10 @@
 
 pub mod app;
 pub mod audit;
+pub mod docs;
 pub mod health;
 pub mod migrate;
+pub mod openapi;
 pub mod pools;
 pub mod progress;
 pub mod storage_gc;

@@ -41,6 +41,13 @@ async fn run(
     Ok(no_content(&done.token))
 }
 
+#[utoipa::path(put, path = "/api/v1/me/bookmarks/{comic_id}", tag = "bookmarks", operation_id = "bookmark",
+    params(("comic_id" = Uuid, Path, description = "The comic")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Bookmarked (idempotent)"),
+        (status = 404, description = "No such comic"),
+    ))]
 #[tracing::instrument(skip_all, fields(comic_id = %comic_id))]
 async fn bookmark(
     State(state): State<CommandState>,
@@ -55,6 +62,12 @@ async fn bookmark(
     run(&state, &user, &request, command).await
 }
 
+#[utoipa::path(delete, path = "/api/v1/me/bookmarks/{comic_id}", tag = "bookmarks", operation_id = "unbookmark",
+    params(("comic_id" = Uuid, Path, description = "The comic")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Not bookmarked (idempotent)"),
+    ))]
 #[tracing::instrument(skip_all, fields(comic_id = %comic_id))]
 async fn unbookmark(
     State(state): State<CommandState>,

@@ -20,6 +20,7 @@ mod group_commit;
 mod handle;
 mod images;
 mod locks;
+mod openapi;
 mod pages;
 mod plans;
 pub mod popularity;
@@ -33,6 +34,7 @@ use axum::Router;
 use comics_common::http::MAX_JSON_BODY;
 
 pub use handle::{Committed, Executed};
+pub use openapi::document as openapi;
 pub use state::{CommandState, Stores};
 
 /// The command endpoints of API.md, under `/api/v1`.

@@ -67,6 +67,19 @@ fn page_json(number: u32, image: &Image) -> Value {
     page
 }
 
+#[utoipa::path(put, path = "/api/v1/chapters/{id}/pages/{n}", tag = "pages", operation_id = "put_page",
+    params(("id" = Uuid, Path, description = "The chapter"), ("n" = u32, Path, description = "The page number", minimum = 1)),
+    request_body(description = "The raw image bytes (the server checks the magic bytes and header; each side at most 20000 px)",
+        content(("image/png"), ("image/jpeg"), ("image/webp"), ("image/gif"))),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 201, description = "A new page", body = crate::openapi::PageWritten, headers(("Location" = String))),
+        (status = 200, description = "The page was replaced", body = crate::openapi::PageWritten, headers(("Location" = String))),
+        (status = 404, description = "No such chapter"),
+        (status = 422, description = "`n` is below 1"),
+        (status = 413, description = "Larger than 20 MiB"),
+        (status = 415, description = "Not a PNG, JPEG, WebP or GIF image of the declared type"),
+    ))]
 #[tracing::instrument(skip_all, fields(chapter_id = %chapter_id, number = number))]
 async fn put_page(
     State(state): State<CommandState>,
@@ -111,6 +124,17 @@ async fn put_page(
     Ok(with_token(response, &done.token))
 }
 
+#[utoipa::path(post, path = "/api/v1/chapters/{id}/pages", tag = "pages", operation_id = "append_pages",
+    params(("id" = Uuid, Path, description = "The chapter")),
+    request_body(content = crate::openapi::PageFiles, content_type = "multipart/form-data",
+        description = "One or more `file` parts, appended after the last page in part order (all or nothing)"),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 201, description = "The pages appended", body = crate::openapi::PagesAppended, headers(("Location" = String))),
+        (status = 404, description = "No such chapter"),
+        (status = 413, description = "A part is larger than 20 MiB, or the body larger than 512 MiB"),
+        (status = 415, description = "Not multipart/form-data, or a part is not an image of its declared type"),
+    ))]
 #[tracing::instrument(skip_all, fields(chapter_id = %chapter_id))]
 async fn append(
     State(state): State<CommandState>,
@@ -182,6 +206,13 @@ fn part_problem(e: axum::extract::multipart::MultipartError) -> Problem {
     }
 }
 
+#[utoipa::path(delete, path = "/api/v1/chapters/{id}/pages/{n}", tag = "pages", operation_id = "remove_page",
+    params(("id" = Uuid, Path, description = "The chapter"), ("n" = u32, Path, description = "The page number", minimum = 1)),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 204, description = "Removed; later pages keep their numbers"),
+        (status = 404, description = "No such chapter or page"),
+    ))]
 #[tracing::instrument(skip_all, fields(chapter_id = %chapter_id, number = number))]
 async fn remove(
     State(state): State<CommandState>,
@@ -193,6 +224,13 @@ async fn remove(
     run(&state, &user, &request, chapter_id, command).await
 }
 
+#[utoipa::path(delete, path = "/api/v1/chapters/{id}/pages", tag = "pages", operation_id = "remove_all_pages",
+    params(("id" = Uuid, Path, description = "The chapter")),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 204, description = "Every page removed"),
+        (status = 404, description = "No such chapter"),
+    ))]
 #[tracing::instrument(skip_all, fields(chapter_id = %chapter_id))]
 async fn remove_all(
     State(state): State<CommandState>,

@@ -15,19 +15,29 @@ use comics_domain::{rating_id, RatingCommand};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::response::{metadata, no_content, ok};
+use crate::response::{metadata, no_content, ok, Versioned};
 use crate::state::CommandState;
 
 pub fn routes() -> Router<CommandState> {
     Router::new().route("/api/v1/comics/{id}/rating", put(rate).delete(unrate))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RateBody {
+    #[schema(minimum = 1, maximum = 10)]
     score: i64,
 }
 
+#[utoipa::path(put, path = "/api/v1/comics/{id}/rating", tag = "ratings", operation_id = "rate",
+    params(("id" = Uuid, Path, description = "The comic")),
+    request_body = RateBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's score (replacing an earlier one)", body = Versioned,
+            headers(("ETag" = String, description = "The rating's version, quoted"))),
+        (status = 404, description = "No such comic"),
+    ))]
 #[tracing::instrument(skip_all, fields(comic_id = %comic_id))]
 async fn rate(
     State(state): State<CommandState>,
@@ -54,6 +64,13 @@ async fn rate(
     Ok(ok(id, done.version, &done.token))
 }
 
+#[utoipa::path(delete, path = "/api/v1/comics/{id}/rating", tag = "ratings", operation_id = "unrate",
+    params(("id" = Uuid, Path, description = "The comic")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The caller's score is withdrawn"),
+        (status = 404, description = "No such comic, or the caller had not rated it"),
+    ))]
 #[tracing::instrument(skip_all, fields(comic_id = %comic_id))]
 async fn unrate(
     State(state): State<CommandState>,

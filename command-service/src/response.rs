@@ -10,7 +10,7 @@ use comics_common::auth::User;
 use comics_common::consistency::{ConsistencyToken, HEADER};
 use comics_common::http::RequestId;
 use comics_common::Problem;
-use serde_json::json;
+use serde::Serialize;
 use uuid::Uuid;
 
 /// The metadata every event records: who caused it, in which request, and
@@ -31,12 +31,15 @@ pub fn with_token(mut response: Response, token: &ConsistencyToken) -> Response 
     response
 }
 
+/// The body of a successful create or change: the aggregate and its new version.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Versioned {
+    pub id: Uuid,
+    pub version: i64,
+}
+
 pub fn created(location: String, id: Uuid, version: i64, token: &ConsistencyToken) -> Response {
-    let mut response = (
-        StatusCode::CREATED,
-        Json(json!({"id": id, "version": version})),
-    )
-        .into_response();
+    let mut response = (StatusCode::CREATED, Json(Versioned { id, version })).into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, v);
     }
@@ -44,7 +47,7 @@ pub fn created(location: String, id: Uuid, version: i64, token: &ConsistencyToke
 }
 
 pub fn ok(id: Uuid, version: i64, token: &ConsistencyToken) -> Response {
-    let mut response = Json(json!({"id": id, "version": version})).into_response();
+    let mut response = Json(Versioned { id, version }).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
         response.headers_mut().insert(header::ETAG, v);
     }

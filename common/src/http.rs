@@ -314,6 +314,9 @@ pub async fn problem_for_plain_errors(req: Request, next: Next) -> Response {
     response
 }
 
+/// `GET /health/live`: the process answers.
+#[utoipa::path(get, path = "/health/live", tag = "operations",
+    responses((status = 200, description = "The process is up: `{\"status\": \"ok\"}`", body = Object)))]
 pub async fn live() -> impl IntoResponse {
     axum::Json(serde_json::json!({"status": "ok"}))
 }

@@ -65,6 +65,11 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = 503, description = "Metrics are not recorded in this process"),
+    ))]
 pub async fn render() -> Response {
     let Some(handle) = install() else {
         return crate::Problem::unavailable("metrics are not recorded in this process")

@@ -5,14 +5,16 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 /// One field that broke a rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldProblem {
     pub field: String,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The body of every error answer (`application/problem+json`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// A URI naming the kind of problem, e.g. `https://comics.example/problems/not-found`.
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,

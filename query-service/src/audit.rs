@@ -37,15 +37,25 @@ pub fn router(state: AuditState) -> Router {
         .with_state(state)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
+    /// e.g. `Comic`, `Chapter`, `Page`, `Rating`, `Library`, `Plan`.
     aggregate_type: Option<String>,
     aggregate_id: Option<String>,
+    /// The `sub` that caused the event, or `anonymous`.
     actor: Option<String>,
     event_type: Option<String>,
+    /// Recorded at or after this instant (RFC 3339).
+    #[param(value_type = Option<chrono::DateTime<Utc>>)]
     since: Option<String>,
+    /// Recorded before this instant (RFC 3339).
+    #[param(value_type = Option<chrono::DateTime<Utc>>)]
     until: Option<String>,
+    /// Events per page (default 100).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// The `next` (or `resume`) of an earlier page.
     after: Option<String>,
 }
 
@@ -53,7 +63,7 @@ pub struct AuditParams {
 /// this page reached the end of what is committed), and `resume`, a cursor
 /// that is never null: at the end, `after=<resume>` later returns only
 /// events committed since (for a client that polls for new events).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
     pub items: Vec<EventRecord>,
     pub limit: i64,
@@ -109,6 +119,10 @@ pub fn parse(p: &AuditParams) -> Result<(Filter, CommitCursor, i64), Problem> {
     Ok((filter, after, limit))
 }
 
+#[utoipa::path(get, path = "/api/v1/audit/events", tag = "audit",
+    params(AuditParams),
+    security(("bearer" = ["admin"])),
+    responses((status = 200, description = "Events in commit order", body = AuditPage)))]
 async fn events(
     _admin: Admin,
     State(state): State<AuditState>,

@@ -22,6 +22,7 @@ pub mod consistency;
 mod genres;
 mod images;
 mod listing;
+mod openapi;
 mod pages;
 mod plans;
 mod popularity;
@@ -39,6 +40,7 @@ use comics_common::projections::{ProjectionInfo, BOOKMARKS, CATALOG, PLANS, POPU
 use comics_domain::aggregate_types::{CHAPTER, COMIC, PAGE};
 
 pub use consistency::{ConsistencyGate, ProjectionStore, ViewsSource};
+pub use openapi::document as openapi;
 pub use state::QueryState;
 
 /// Every read endpoint of this crate, nested under `/api/v1`.

@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
+/// Far past any list's end, and small enough that `offset + limit` and the
+/// ranks of a page (`offset + 1..`) stay in range: an `offset` near
+/// `i64::MAX` was a 500 (bigint out of range in SQL, an overflow in Rust).
+pub const MAX_OFFSET: i64 = 1_000_000_000;
 
 /// A validated page request: `limit` in 1..=100, `offset` ≥ 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +37,13 @@ impl Paging {
             Some(raw) => raw
                 .parse::<i64>()
                 .ok()
-                .filter(|o| *o >= 0)
-                .ok_or_else(|| bad_param("offset", "must be an integer of at least 0"))?,
+                .filter(|o| (0..=MAX_OFFSET).contains(o))
+                .ok_or_else(|| {
+                    bad_param(
+                        "offset",
+                        format!("must be an integer from 0 to {MAX_OFFSET}"),
+                    )
+                })?,
         };
         Ok(Self { limit, offset })
     }
@@ -83,9 +92,14 @@ where
 
 /// The query string of a list that has only paging; unknown parameters are
 /// ignored.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
+    /// Items per page (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// Items to skip (default 0).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
     offset: Option<String>,
 }
 
@@ -96,7 +110,7 @@ impl PageParams {
 }
 
 /// One page of a list, as API.md's conventions shape it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub total: i64,

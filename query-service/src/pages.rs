@@ -28,7 +28,7 @@ pub fn routes() -> Router<QueryState> {
 }
 
 /// One page as the list shows it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PageItem {
     pub number: i32,
     pub url: String,
@@ -39,7 +39,7 @@ pub struct PageItem {
     pub sha256: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PageList {
     pub items: Vec<PageItem>,
 }
@@ -48,6 +48,12 @@ fn no_chapter(id: Uuid) -> Problem {
     Problem::not_found(format!("there is no chapter {id}"))
 }
 
+#[utoipa::path(get, path = "/api/v1/chapters/{id}/pages", tag = "pages",
+    params(("id" = Uuid, Path, description = "The chapter")),
+    responses(
+        (status = 200, description = "The chapter's pages in order", body = PageList),
+        (status = 404, description = "No such chapter"),
+    ))]
 #[tracing::instrument(skip_all, fields(chapter_id = %id))]
 async fn list_pages(
     State(state): State<QueryState>,
@@ -73,6 +79,18 @@ async fn list_pages(
     Ok(Json(PageList { items }))
 }
 
+#[utoipa::path(get, path = "/api/v1/chapters/{id}/pages/{n}", tag = "pages",
+    params(("id" = Uuid, Path, description = "The chapter"), ("n" = i32, Path, description = "The page number", minimum = 1),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag seen before"),
+        ("Range" = Option<String>, Header, description = "One byte range, `bytes=start-end`")),
+    responses(
+        (status = 200, description = "The image bytes", content(("image/png"), ("image/jpeg"), ("image/webp"), ("image/gif")),
+            headers(("ETag" = String, description = "The image's sha256, quoted"), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified (`If-None-Match` matched)"),
+        (status = 206, description = "The requested byte range", content(("image/png"), ("image/jpeg"), ("image/webp"), ("image/gif"))),
+        (status = 416, description = "The range cannot be served"),
+        (status = 404, description = "No such chapter or page"),
+    ))]
 #[tracing::instrument(skip_all, fields(chapter_id = %id, number))]
 async fn page_bytes(
     State(state): State<QueryState>,
@@ -94,6 +112,18 @@ async fn page_bytes(
     images::serve(storage, &stored, &headers, REVALIDATE).await
 }
 
+#[utoipa::path(get, path = "/api/v1/comics/{id}/cover", tag = "comics",
+    params(("id" = Uuid, Path, description = "The comic"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag seen before"),
+        ("Range" = Option<String>, Header, description = "One byte range, `bytes=start-end`")),
+    responses(
+        (status = 200, description = "The image bytes", content(("image/png"), ("image/jpeg"), ("image/webp"), ("image/gif")),
+            headers(("ETag" = String, description = "The image's sha256, quoted"), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified (`If-None-Match` matched)"),
+        (status = 206, description = "The requested byte range", content(("image/png"), ("image/jpeg"), ("image/webp"), ("image/gif"))),
+        (status = 416, description = "The range cannot be served"),
+        (status = 404, description = "No such comic, or it has no cover"),
+    ))]
 #[tracing::instrument(skip_all, fields(comic_id = %id))]
 async fn cover_bytes(
     State(state): State<QueryState>,
@@ -113,6 +143,18 @@ async fn cover_bytes(
     images::serve(storage, &stored, &headers, REVALIDATE).await
 }
 
+#[utoipa::path(get, path = "/api/v1/images/{sha256}", tag = "pages",
+    params(("sha256" = String, Path, description = "The image's sha256 (hex), as in a page's `url`"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag seen before"),
+        ("Range" = Option<String>, Header, description = "One byte range, `bytes=start-end`")),
+    responses(
+        (status = 200, description = "The image bytes", content(("image/png"), ("image/jpeg"), ("image/webp"), ("image/gif")),
+            headers(("ETag" = String, description = "The image's sha256, quoted"), ("Cache-Control" = String))),
+        (status = 304, description = "Not modified (`If-None-Match` matched)"),
+        (status = 206, description = "The requested byte range", content(("image/png"), ("image/jpeg"), ("image/webp"), ("image/gif"))),
+        (status = 416, description = "The range cannot be served"),
+        (status = 404, description = "No page or cover shows this image"),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn image_bytes(
     State(state): State<QueryState>,

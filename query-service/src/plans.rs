@@ -22,7 +22,7 @@ pub fn routes() -> Router<QueryState> {
 }
 
 /// A plan as readers see it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PlanDocument {
     pub id: Uuid,
     pub name: String,
@@ -43,6 +43,9 @@ const COLUMNS: &str = "id, name, description, price_cents, currency, \
 /// code point order), then by id, so the order never depends on a locale.
 const ORDER: &str = r#"price_cents, name_key COLLATE "C", name COLLATE "C", id"#;
 
+#[utoipa::path(get, path = "/api/v1/plans", tag = "plans",
+    params(PageParams),
+    responses((status = 200, description = "Plans, cheapest first (ties by name)", body = Page<PlanDocument>)))]
 #[tracing::instrument(skip_all)]
 async fn list_plans(
     State(state): State<QueryState>,
@@ -53,6 +56,12 @@ async fn list_plans(
     Ok(Json(paging.page(items, total)))
 }
 
+#[utoipa::path(get, path = "/api/v1/plans/{id}", tag = "plans",
+    params(("id" = Uuid, Path, description = "The plan")),
+    responses(
+        (status = 200, description = "The plan", body = PlanDocument),
+        (status = 404, description = "No such plan (or retired)"),
+    ))]
 #[tracing::instrument(skip_all, fields(plan_id = %id))]
 async fn get_plan(
     State(state): State<QueryState>,

@@ -33,6 +33,7 @@ mod crash;
 mod limits;
 mod metrics;
 mod nats_cluster;
+mod openapi;
 mod outage;
 mod popularity_windows;
 mod rebuild;

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::fields::{opt, Fields};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateChapter {
     pub number: String,
@@ -20,7 +20,7 @@ pub struct CreateChapter {
 }
 
 /// `title` and `volume` may be set to `null` to clear them.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeChapter {
     pub number: Option<String>,

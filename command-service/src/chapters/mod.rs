@@ -5,7 +5,7 @@
 //! the chapter gave it up. A crash in between leaves a surplus claim, which
 //! the Comic aggregate recognises and repairs when the number is next claimed.
 
-mod dto;
+pub(crate) mod dto;
 
 use std::collections::HashMap;
 
@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::error::database;
 use crate::handle::Refused;
 use crate::locks::lock_comic;
-use crate::response::{created, if_match, metadata, no_content, ok};
+use crate::response::{created, if_match, metadata, no_content, ok, Versioned};
 use crate::state::CommandState;
 
 pub fn routes() -> Router<CommandState> {
@@ -34,6 +34,15 @@ pub fn routes() -> Router<CommandState> {
         .route("/api/v1/chapters/{id}", patch(change).delete(delete))
 }
 
+#[utoipa::path(post, path = "/api/v1/comics/{id}/chapters", tag = "chapters", operation_id = "create_chapter",
+    params(("id" = Uuid, Path, description = "The comic")),
+    request_body = dto::CreateChapter,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 201, description = "Created", body = Versioned, headers(("Location" = String))),
+        (status = 404, description = "No such comic"),
+        (status = 409, description = "The comic already has a chapter with this number in this language"),
+    ))]
 #[tracing::instrument(skip_all, fields(comic_id = %comic_id))]
 async fn create(
     State(state): State<CommandState>,
@@ -65,6 +74,16 @@ async fn create(
     Ok(created(location, chapter_id, done.version, &token))
 }
 
+#[utoipa::path(patch, path = "/api/v1/chapters/{id}", tag = "chapters", operation_id = "change_chapter",
+    params(("id" = Uuid, Path, description = "The chapter"), ("If-Match" = Option<String>, Header, description = "The version this change was made against, quoted (`\"3\"`); `*` for any. Stale → 412")),
+    request_body = dto::ChangeChapter,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "Changed", body = Versioned, headers(("ETag" = String, description = "The new version, quoted"))),
+        (status = 404, description = "No such chapter"),
+        (status = 409, description = "The new number is taken"),
+        (status = 412, description = "`If-Match` names another version"),
+    ))]
 #[tracing::instrument(skip_all, fields(chapter_id = %chapter_id))]
 async fn change(
     State(state): State<CommandState>,
@@ -104,6 +123,13 @@ async fn change(
     Ok(ok(chapter_id, done.version, &token))
 }
 
+#[utoipa::path(delete, path = "/api/v1/chapters/{id}", tag = "chapters", operation_id = "delete_chapter",
+    params(("id" = Uuid, Path, description = "The chapter")),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 204, description = "Deleted, with its pages"),
+        (status = 404, description = "No such chapter"),
+    ))]
 #[tracing::instrument(skip_all, fields(chapter_id = %chapter_id))]
 async fn delete(
     State(state): State<CommandState>,

@@ -22,6 +22,17 @@ use crate::locks::lock_comic;
 use crate::response::{metadata, no_content, with_token};
 use crate::state::CommandState;
 
+#[utoipa::path(put, path = "/api/v1/comics/{id}/cover", tag = "comics", operation_id = "put_cover",
+    params(("id" = Uuid, Path, description = "The comic")),
+    request_body(description = "The raw image bytes (the server checks the magic bytes and header; each side at most 20000 px)",
+        content(("image/png"), ("image/jpeg"), ("image/webp"), ("image/gif"))),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "The cover is set", body = crate::openapi::CoverSet),
+        (status = 404, description = "No such comic"),
+        (status = 413, description = "Larger than 10 MiB"),
+        (status = 415, description = "Not a PNG, JPEG, WebP or GIF image of the declared type"),
+    ))]
 #[tracing::instrument(skip_all, fields(comic_id = %id))]
 pub(super) async fn put_cover(
     State(state): State<CommandState>,
@@ -56,6 +67,13 @@ pub(super) async fn put_cover(
     Ok(with_token(Json(body).into_response(), &done.token))
 }
 
+#[utoipa::path(delete, path = "/api/v1/comics/{id}/cover", tag = "comics", operation_id = "remove_cover",
+    params(("id" = Uuid, Path, description = "The comic")),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 204, description = "The comic has no cover"),
+        (status = 404, description = "No such comic"),
+    ))]
 #[tracing::instrument(skip_all, fields(comic_id = %id))]
 pub(super) async fn remove_cover(
     State(state): State<CommandState>,

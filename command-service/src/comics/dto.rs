@@ -8,7 +8,7 @@ use comics_domain::values::{ComicStatus, ComicTitle, ComicType, Description, Gen
 use crate::fields::{clearable, opt, present, required, Fields};
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateComic {
     pub title: String,
@@ -30,7 +30,7 @@ pub struct CreateComic {
 /// A field left out stays as it is; `null` clears a text or list field
 /// (`description`, `alt_titles`, `authors`, `artists`, `genres`) and is
 /// refused for `title`, `status` and `type`, which cannot be empty.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeComic {
     #[serde(default, deserialize_with = "present")]

@@ -1,7 +1,7 @@
 //! Comic commands: create, change (with `If-Match`), delete, and the cover.
 
-mod cover;
-mod dto;
+pub(crate) mod cover;
+pub(crate) mod dto;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::error::database;
 use crate::locks::lock_comic;
-use crate::response::{created, if_match, metadata, no_content, ok};
+use crate::response::{created, if_match, metadata, no_content, ok, Versioned};
 use crate::state::CommandState;
 
 pub fn routes() -> Router<CommandState> {
@@ -29,6 +29,12 @@ pub fn routes() -> Router<CommandState> {
         )
 }
 
+#[utoipa::path(post, path = "/api/v1/comics", tag = "comics", operation_id = "create_comic",
+    request_body = dto::CreateComic,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 201, description = "Created", body = Versioned, headers(("Location" = String))),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn create(
     State(state): State<CommandState>,
@@ -53,6 +59,15 @@ async fn create(
     Ok(created(location, id, done.version, &done.token))
 }
 
+#[utoipa::path(patch, path = "/api/v1/comics/{id}", tag = "comics", operation_id = "change_comic",
+    params(("id" = Uuid, Path, description = "The comic"), ("If-Match" = Option<String>, Header, description = "The version this change was made against, quoted (`\"3\"`); `*` for any. Stale → 412")),
+    request_body = dto::ChangeComic,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "Changed", body = Versioned, headers(("ETag" = String, description = "The new version, quoted"))),
+        (status = 404, description = "No such comic"),
+        (status = 412, description = "`If-Match` names another version"),
+    ))]
 #[tracing::instrument(skip_all, fields(comic_id = %id))]
 async fn change(
     State(state): State<CommandState>,
@@ -74,6 +89,13 @@ async fn change(
     Ok(ok(id, done.version, &done.token))
 }
 
+#[utoipa::path(delete, path = "/api/v1/comics/{id}", tag = "comics", operation_id = "delete_comic",
+    params(("id" = Uuid, Path, description = "The comic")),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 204, description = "Deleted, with its chapters, pages, ratings and rankings"),
+        (status = 404, description = "No such comic"),
+    ))]
 #[tracing::instrument(skip_all, fields(comic_id = %id))]
 async fn delete(
     State(state): State<CommandState>,

@@ -13,12 +13,13 @@ use crate::fields::{clearable, opt, present, required, Fields};
 
 /// `price_cents` is read as any JSON value so that a price of the wrong
 /// kind (`9.99`, `"999"`) is reported with the other broken rules.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePlan {
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
+    #[schema(value_type = i64, minimum = 0)]
     pub price_cents: Value,
     pub currency: String,
     pub interval: String,
@@ -28,7 +29,7 @@ pub struct CreatePlan {
 
 /// A field left out stays as it is; `null` clears `description` and
 /// `perks` and is refused for the others, which cannot be empty.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePlan {
     #[serde(default, deserialize_with = "present")]
@@ -36,6 +37,7 @@ pub struct ChangePlan {
     #[serde(default, deserialize_with = "present")]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 0)]
     pub price_cents: Option<Option<Value>>,
     #[serde(default, deserialize_with = "present")]
     pub currency: Option<Option<String>>,

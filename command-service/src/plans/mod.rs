@@ -1,6 +1,6 @@
 //! Premium plan commands: create, change (with `If-Match`), retire.
 
-mod dto;
+pub(crate) mod dto;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -13,7 +13,7 @@ use comics_common::Problem;
 use comics_domain::PlanCommand;
 use uuid::Uuid;
 
-use crate::response::{created, if_match, metadata, no_content, ok};
+use crate::response::{created, if_match, metadata, no_content, ok, Versioned};
 use crate::state::CommandState;
 
 pub fn routes() -> Router<CommandState> {
@@ -22,6 +22,12 @@ pub fn routes() -> Router<CommandState> {
         .route("/api/v1/plans/{id}", patch(change).delete(retire))
 }
 
+#[utoipa::path(post, path = "/api/v1/plans", tag = "plans", operation_id = "create_plan",
+    request_body = dto::CreatePlan,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 201, description = "Created", body = Versioned, headers(("Location" = String))),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn create(
     State(state): State<CommandState>,
@@ -44,6 +50,15 @@ async fn create(
 
 /// A plan has no other aggregate to keep in step with, so concurrent
 /// changes need no lock: a conflict is retried (or, with `If-Match`, 412).
+#[utoipa::path(patch, path = "/api/v1/plans/{id}", tag = "plans", operation_id = "change_plan",
+    params(("id" = Uuid, Path, description = "The plan"), ("If-Match" = Option<String>, Header, description = "The version this change was made against, quoted (`\"3\"`); `*` for any. Stale → 412")),
+    request_body = dto::ChangePlan,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "Changed", body = Versioned, headers(("ETag" = String, description = "The new version, quoted"))),
+        (status = 404, description = "No such plan"),
+        (status = 412, description = "`If-Match` names another version"),
+    ))]
 #[tracing::instrument(skip_all, fields(plan_id = %id))]
 async fn change(
     State(state): State<CommandState>,
@@ -66,6 +81,14 @@ async fn change(
 }
 
 /// Retires the plan (`If-Match` honoured as for a change).
+#[utoipa::path(delete, path = "/api/v1/plans/{id}", tag = "plans", operation_id = "retire_plan",
+    params(("id" = Uuid, Path, description = "The plan"), ("If-Match" = Option<String>, Header, description = "The version this change was made against, quoted (`\"3\"`); `*` for any. Stale → 412")),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 204, description = "Retired: gone from reads"),
+        (status = 404, description = "No such plan"),
+        (status = 412, description = "`If-Match` names another version"),
+    ))]
 #[tracing::instrument(skip_all, fields(plan_id = %id))]
 async fn retire(
     State(state): State<CommandState>,

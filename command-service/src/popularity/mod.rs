@@ -21,7 +21,7 @@
 pub mod batch;
 pub(crate) mod intake;
 pub mod recorder;
-mod routes;
+pub(crate) mod routes;
 mod rule;
 
 pub use intake::ViewIntake;

@@ -25,7 +25,7 @@ pub fn routes() -> Router<CommandState> {
     Router::new().route("/api/v1/comics/{id}/views", post(record_view))
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ViewBody {
     chapter_id: Option<Uuid>,
@@ -71,6 +71,14 @@ fn viewer(user: &MaybeUser, ClientAddr(addr): ClientAddr) -> String {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/comics/{id}/views", tag = "views", operation_id = "record_view",
+    params(("id" = Uuid, Path, description = "The comic")),
+    request_body(content = Option<ViewBody>, description = "Optional: the chapter being read"),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 202, description = "Accepted; one reader's view of a comic counts at most once per 10 minutes"),
+        (status = 404, description = "No such comic"),
+    ))]
 #[tracing::instrument(skip_all, fields(comic_id = %comic_id))]
 async fn record_view(
     State(state): State<CommandState>,

@@ -25,7 +25,7 @@ pub fn my_routes() -> Router<QueryState> {
 }
 
 /// One of the caller's bookmarks.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct MyBookmark {
     pub comic_id: Uuid,
     pub title: String,
@@ -33,6 +33,10 @@ pub struct MyBookmark {
     pub bookmarked_at: DateTime<Utc>,
 }
 
+#[utoipa::path(get, path = "/api/v1/me/bookmarks", tag = "bookmarks",
+    params(PageParams),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller's bookmarks, newest first", body = Page<MyBookmark>)))]
 #[tracing::instrument(skip_all)]
 async fn my_bookmarks(
     State(state): State<QueryState>,

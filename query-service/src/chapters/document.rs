@@ -10,7 +10,7 @@ pub const COLUMNS: &str = "ch.id, ch.comic_id, ch.number, ch.title, ch.volume, c
      ch.page_count, ch.published_at, ch.created_at, ch.updated_at, ch.version";
 
 /// A chapter without its neighbours (the items of a comic's chapter list).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ChapterSummary {
     pub id: Uuid,
     pub comic_id: Uuid,
@@ -26,14 +26,14 @@ pub struct ChapterSummary {
 }
 
 /// The previous or next chapter of the same comic and language.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Neighbour {
     pub id: Uuid,
     pub number: String,
 }
 
 /// One chapter as readers see it (`GET /chapters/{id}`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChapterDocument {
     #[serde(flatten)]
     pub chapter: ChapterSummary,

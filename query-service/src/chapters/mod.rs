@@ -24,6 +24,12 @@ pub fn routes() -> Router<QueryState> {
         .route("/chapters/{id}", get(get_chapter))
 }
 
+#[utoipa::path(get, path = "/api/v1/comics/{id}/chapters", tag = "chapters",
+    params(("id" = Uuid, Path, description = "The comic"), ChapterListParams),
+    responses(
+        (status = 200, description = "The comic's chapters in reading order", body = Page<ChapterSummary>),
+        (status = 404, description = "No such comic"),
+    ))]
 #[tracing::instrument(skip_all, fields(comic_id = %comic_id))]
 async fn list_chapters(
     State(state): State<QueryState>,
@@ -41,6 +47,12 @@ async fn list_chapters(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/chapters/{id}", tag = "chapters",
+    params(("id" = Uuid, Path, description = "The chapter")),
+    responses(
+        (status = 200, description = "The chapter with its neighbours", body = ChapterDocument),
+        (status = 404, description = "No such chapter"),
+    ))]
 #[tracing::instrument(skip_all, fields(chapter_id = %id))]
 async fn get_chapter(
     State(state): State<QueryState>,

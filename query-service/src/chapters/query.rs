@@ -7,11 +7,19 @@ use serde::Deserialize;
 use crate::listing::{bad_value, given, Order, Paging};
 
 /// The raw query string; unknown parameters are ignored.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ChapterListParams {
+    /// Items per page (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// Items to skip (default 0).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
     offset: Option<String>,
+    /// Only chapters in this language (BCP 47, e.g. `en`).
     language: Option<String>,
+    /// `asc` (reading order, default) or `desc`.
+    #[param(pattern = "^(asc|desc)$")]
     order: Option<String>,
 }
 

@@ -27,7 +27,7 @@ pub const FROM: &str = "catalog.comics c CROSS JOIN \
       FROM catalog.rating_totals) g";
 
 /// One comic as readers see it (`GET /comics/{id}` and list items).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ComicDocument {
     pub id: Uuid,
     pub title: String,
@@ -51,7 +51,7 @@ pub struct ComicDocument {
 }
 
 /// A comic's `popularity`: all-time views and how many users bookmarked it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Popularity {
     pub views: i64,
     pub bookmarks: i64,

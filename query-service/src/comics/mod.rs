@@ -6,7 +6,7 @@
 mod document;
 mod keyset;
 mod query;
-mod stats;
+pub(crate) mod stats;
 mod store;
 
 use axum::extract::State;
@@ -38,13 +38,19 @@ pub fn stats_routes() -> Router<QueryState> {
 
 /// `GET /comics`: a page, and `next`, the cursor to pass as `after` for the
 /// page that follows (null on the last page).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ComicList {
     #[serde(flatten)]
     page: Page<ComicDocument>,
     next: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/comics", tag = "comics",
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of comics; `next` is the cursor for `after`", body = ComicList),
+        (status = 400, description = "A malformed or out-of-range query parameter (named in `errors`)"),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn list_comics(
     State(state): State<QueryState>,
@@ -58,6 +64,12 @@ async fn list_comics(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/comics/{id}", tag = "comics",
+    params(("id" = Uuid, Path, description = "The comic")),
+    responses(
+        (status = 200, description = "The comic document", body = ComicDocument),
+        (status = 404, description = "No such comic"),
+    ))]
 #[tracing::instrument(skip_all, fields(comic_id = %id))]
 async fn get_comic(
     State(state): State<QueryState>,

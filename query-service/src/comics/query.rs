@@ -12,17 +12,33 @@ use crate::listing::{bad_param, bad_value, given, Order, Paging};
 const MAX_GENRES: usize = 20;
 
 /// The raw query string; unknown parameters are ignored.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// Items per page (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// Items to skip (default 0); not with `after`.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
     offset: Option<String>,
+    /// Words matched, case- and accent-insensitively, against titles and alternative titles.
     q: Option<String>,
+    /// Comma-separated genre slugs; a comic must carry every one.
     genre: Option<String>,
+    /// `ongoing`, `completed`, `hiatus` or `cancelled`.
+    #[param(pattern = "^(ongoing|completed|hiatus|cancelled)$")]
     status: Option<String>,
+    /// `manga`, `manhwa`, `manhua`, `webtoon` or `comic`.
     #[serde(rename = "type")]
+    #[param(pattern = "^(manga|manhwa|manhua|webtoon|comic)$")]
     kind: Option<String>,
+    /// `title`, `created_at` (default), `updated_at`, `rating` or `popularity`.
+    #[param(pattern = "^(title|created_at|updated_at|rating|popularity)$")]
     sort: Option<String>,
+    /// `asc` or `desc` (default `desc`, `asc` for `title`).
+    #[param(pattern = "^(asc|desc)$")]
     order: Option<String>,
+    /// The `next` of the previous page (same `q`, `sort` and `order`).
     after: Option<String>,
 }
 

@@ -16,13 +16,19 @@ use crate::ratings::stats::{detailed, DetailedRating};
 use crate::state::QueryState;
 
 /// The body of `GET /comics/{id}/stats`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ComicStats {
     pub rating: DetailedRating,
     pub views: Views,
     pub bookmarks: i64,
 }
 
+#[utoipa::path(get, path = "/api/v1/comics/{id}/stats", tag = "comics",
+    params(("id" = Uuid, Path, description = "The comic")),
+    responses(
+        (status = 200, description = "Rating with its distribution, views per window, bookmarks", body = ComicStats),
+        (status = 404, description = "No such comic"),
+    ))]
 #[tracing::instrument(skip_all, fields(comic_id = %id))]
 pub async fn comic_stats(
     State(state): State<QueryState>,

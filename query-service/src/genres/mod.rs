@@ -13,17 +13,19 @@ pub fn routes() -> Router<QueryState> {
 }
 
 /// One genre and the number of live comics that carry it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct GenreCount {
     pub genre: String,
     pub comics: i32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Genres {
     pub items: Vec<GenreCount>,
 }
 
+#[utoipa::path(get, path = "/api/v1/genres", tag = "comics",
+    responses((status = 200, description = "Every genre in use, by name, with its comic count", body = Genres)))]
 #[tracing::instrument(skip_all)]
 async fn list_genres(State(state): State<QueryState>) -> Result<Json<Genres>, Problem> {
     // Slugs sort by code point, whatever the database's collation.

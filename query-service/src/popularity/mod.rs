@@ -30,7 +30,7 @@ pub fn ranking_routes() -> Router<QueryState> {
 }
 
 /// A span of time views are counted over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub enum Window {
     #[serde(rename = "24h")]
     Day,
@@ -94,15 +94,22 @@ fn first_minute_after(instant: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// The query string of `GET /rankings/popular`; unknown parameters are ignored.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PopularParams {
+    /// Items per page (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// Items to skip (default 0).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
     offset: Option<String>,
+    /// The window the views are counted in (default `7d`).
+    #[param(value_type = Option<Window>)]
     window: Option<String>,
 }
 
 /// `GET /rankings/popular`: the window and one page of the ranking.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Popular {
     pub window: Window,
     #[serde(flatten)]
@@ -110,7 +117,7 @@ pub struct Popular {
 }
 
 /// One item of the popular ranking.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PopularComic {
     /// 1-based over the whole ranking (`offset` + position on the page).
     pub rank: i64,
@@ -119,6 +126,9 @@ pub struct PopularComic {
     pub comic: ComicCard,
 }
 
+#[utoipa::path(get, path = "/api/v1/rankings/popular", tag = "rankings",
+    params(PopularParams),
+    responses((status = 200, description = "Comics by views in the window", body = Popular)))]
 #[tracing::instrument(skip_all)]
 async fn popular(
     State(state): State<QueryState>,

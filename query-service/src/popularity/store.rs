@@ -21,7 +21,9 @@ use super::Window;
 use crate::listing::Paging;
 
 /// A comic's views, all time and per window (`GET /comics/{id}/stats`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema,
+)]
 pub struct Views {
     pub total: i64,
     #[serde(rename = "24h")]

@@ -29,6 +29,10 @@ pub fn ranking_routes() -> Router<QueryState> {
     Router::new().route("/rankings/top-rated", get(top_rated))
 }
 
+#[utoipa::path(get, path = "/api/v1/me/ratings", tag = "ratings",
+    params(PageParams),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The caller's ratings, newest first", body = Page<MyRating>)))]
 #[tracing::instrument(skip_all)]
 async fn my_ratings(
     State(state): State<QueryState>,
@@ -41,15 +45,22 @@ async fn my_ratings(
 }
 
 /// The query string of `GET /rankings/top-rated`; unknown parameters are ignored.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TopRatedParams {
+    /// Items per page (default 20).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// Items to skip (default 0).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
     offset: Option<String>,
+    /// Only comics with at least this many votes (default 1).
+    #[param(value_type = Option<i64>, minimum = 1)]
     min_votes: Option<String>,
 }
 
 /// `GET /rankings/top-rated`: the page and the `min_votes` it was cut at.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TopRated {
     pub min_votes: i64,
     #[serde(flatten)]
@@ -68,6 +79,9 @@ fn parse_min_votes(raw: Option<&str>) -> Result<i64, Problem> {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/rankings/top-rated", tag = "rankings",
+    params(TopRatedParams),
+    responses((status = 200, description = "Comics by Bayesian average, then vote count", body = TopRated)))]
 #[tracing::instrument(skip_all)]
 async fn top_rated(
     State(state): State<QueryState>,

@@ -33,7 +33,7 @@ pub const RATED: &str = "SELECT s.comic_id, s.votes, \
 pub const BEST_FIRST: &str = "bayesian DESC, votes DESC, comic_id ASC";
 
 /// A comic's rating as documents show it; the default is "no votes".
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Rating {
     pub average: Option<f64>,
     pub bayesian: Option<f64>,
@@ -74,10 +74,12 @@ pub async fn for_comics(pool: &PgPool, ids: &[Uuid]) -> Result<HashMap<Uuid, Rat
 
 /// A comic's rating with how many votes each score got
 /// (`GET /comics/{id}/stats`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DetailedRating {
     #[serde(flatten)]
     pub rating: Rating,
+    /// Votes per score, `"1"` to `"10"`.
+    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
     pub distribution: Distribution,
 }
 

@@ -10,7 +10,7 @@ use super::stats::{RatedRow, Rating, BEST_FIRST, RATED};
 use crate::listing::Paging;
 
 /// One of the caller's ratings (`GET /me/ratings` items).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct MyRating {
     pub comic_id: Uuid,
     pub score: i16,
@@ -38,7 +38,7 @@ pub async fn of_user(
 
 /// The card of a ranked comic, as the ranking's projection keeps it, with
 /// the comic's rating (also the popular ranking's `comic`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ComicCard {
     pub id: Uuid,
     pub title: String,
@@ -50,7 +50,7 @@ pub struct ComicCard {
 }
 
 /// One item of the top-rated ranking.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RankedComic {
     /// 1-based over the whole ranking (`offset` + position on the page).
     pub rank: i64,
