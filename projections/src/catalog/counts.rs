@@ -51,6 +51,26 @@ pub fn filter_keys(genres: &[String], status: &str, kind: &str) -> Vec<FilterKey
     keys
 }
 
+/// The `counts` keys a comic of this status and type is counted under.
+pub(super) fn keys_of(status: &str, kind: &str) -> [String; 3] {
+    [
+        "all".to_string(),
+        format!("status:{status}"),
+        format!("type:{kind}"),
+    ]
+}
+
+/// The `filter_keys` of a comic as four columns (for `unnest`).
+pub(super) fn filter_columns(genres: &[String], status: &str, kind: &str) -> [Vec<String>; 4] {
+    let mut columns: [Vec<String>; 4] = Default::default();
+    for (g1, g2, st, ty) in filter_keys(genres, status, kind) {
+        for (column, value) in columns.iter_mut().zip([g1, g2, st, ty]) {
+            column.push(value);
+        }
+    }
+    columns
+}
+
 /// Moves the counts from the comic's kind `before` an event to `after` it.
 pub(super) async fn moved(
     db: &mut PgConnection,
@@ -67,19 +87,14 @@ pub(super) async fn moved(
     let mut filter_deltas: Vec<i64> = Vec::new();
     for (kind, delta) in [(&before, -1), (&after, 1)] {
         if let Some((status, kind, genres)) = kind {
-            for key in [
-                "all".to_string(),
-                format!("status:{status}"),
-                format!("type:{kind}"),
-            ] {
+            for key in keys_of(status, kind) {
                 keys.push(key);
                 deltas.push(delta);
             }
-            for (g1, g2, st, ty) in filter_keys(genres, status, kind) {
-                for (column, value) in filters.iter_mut().zip([g1, g2, st, ty]) {
-                    column.push(value);
-                }
-                filter_deltas.push(delta);
+            let columns = filter_columns(genres, status, kind);
+            filter_deltas.extend(std::iter::repeat_n(delta, columns[0].len()));
+            for (column, values) in filters.iter_mut().zip(columns) {
+                column.extend(values);
             }
         }
     }
