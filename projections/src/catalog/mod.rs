@@ -9,7 +9,7 @@
 
 mod chapters;
 mod comics;
-mod counts;
+pub mod counts;
 mod engagement;
 mod pages;
 
@@ -52,12 +52,15 @@ impl super::Projector for CatalogProjector {
         match event.aggregate_type.as_str() {
             COMIC => {
                 let e: ComicEvent = serde_json::from_value(event.tagged_payload())?;
-                // Only a creation, a deletion or a change of status or type
-                // moves the counts (the others need not read the row twice).
+                // Only a deletion or a change of status, type or genres moves
+                // the counts here (the others need not read the row twice; a
+                // creation counts itself).
                 let counted = match &e {
-                    ComicEvent::ComicCreated { .. } | ComicEvent::ComicDeleted {} => true,
+                    ComicEvent::ComicDeleted {} => true,
                     ComicEvent::ComicUpdated { changes } => {
-                        changes.status.is_some() || changes.comic_type.is_some()
+                        changes.status.is_some()
+                            || changes.comic_type.is_some()
+                            || changes.genres.is_some()
                     }
                     _ => false,
                 };

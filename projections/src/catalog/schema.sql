@@ -122,3 +122,58 @@ CREATE TABLE IF NOT EXISTS {schema}.pages
 );
 CREATE INDEX IF NOT EXISTS pages_comic ON {schema}.pages (comic_id);
 CREATE INDEX IF NOT EXISTS pages_sha256 ON {schema}.pages (sha256);
+
+-- How many live comics match each filter of up to two genres (`g1 < g2` in
+-- byte order; '' for none), a status and a type ('' for any): exact list
+-- totals for those filters without counting rows (see counts.rs). (Added
+-- after the first release: a store made before is filled here from its
+-- comics, once, while the projector is held off.)
+CREATE TABLE IF NOT EXISTS {schema}.filter_counts
+(
+    g1     text   NOT NULL,
+    g2     text   NOT NULL,
+    status text   NOT NULL,
+    type   text   NOT NULL,
+    comics bigint NOT NULL,
+    PRIMARY KEY (g1, g2, status, type)
+);
+INSERT INTO {schema}.filter_counts (g1, g2, status, type, comics)
+SELECT s.g1, s.g2, st.v, ty.v, count(*)
+FROM {schema}.comics c
+CROSS JOIN LATERAL (
+    SELECT '' AS g1, '' AS g2
+    UNION ALL SELECT g, '' FROM (SELECT DISTINCT unnest(c.genres) AS g) one
+    UNION ALL SELECT a.g, b.g
+    FROM (SELECT DISTINCT unnest(c.genres) AS g) a, (SELECT DISTINCT unnest(c.genres) AS g) b
+    WHERE a.g COLLATE "C" < b.g COLLATE "C"
+) s
+CROSS JOIN LATERAL (VALUES (''), (c.status)) st(v)
+CROSS JOIN LATERAL (VALUES (''), (c.type)) ty(v)
+WHERE NOT EXISTS (SELECT 1 FROM {schema}.filter_counts)
+GROUP BY 1, 2, 3, 4;
+
+-- The orders of `GET /comics`, each a covering index that also holds what
+-- every filter but `q` reads (genres, status, type), so that a page is
+-- found by an index-only scan however deep it is, and only its own rows are
+-- read whole (see the query service's `comics::store`). Rating and
+-- popularity list the ranked comics (rated, viewed) first, in a partial
+-- index each, and the others after them by id. (These replace the first
+-- release's narrow indexes of the same orders.)
+DROP INDEX IF EXISTS {schema}.comics_created;
+DROP INDEX IF EXISTS {schema}.comics_updated;
+DROP INDEX IF EXISTS {schema}.comics_title;
+DROP INDEX IF EXISTS {schema}.comics_views;
+CREATE INDEX IF NOT EXISTS comics_by_created ON {schema}.comics (created_at, id)
+    INCLUDE (genres, status, type);
+CREATE INDEX IF NOT EXISTS comics_by_updated ON {schema}.comics (updated_at, id)
+    INCLUDE (genres, status, type);
+CREATE INDEX IF NOT EXISTS comics_by_title ON {schema}.comics (lower(title), id)
+    INCLUDE (title, genres, status, type);
+CREATE INDEX IF NOT EXISTS comics_viewed ON {schema}.comics (views DESC, id)
+    INCLUDE (genres, status, type) WHERE views > 0;
+CREATE INDEX IF NOT EXISTS comics_unviewed ON {schema}.comics (id)
+    INCLUDE (views, genres, status, type) WHERE views = 0;
+CREATE INDEX IF NOT EXISTS comics_rated ON {schema}.comics (id)
+    INCLUDE (votes, score_sum, genres, status, type) WHERE votes > 0;
+CREATE INDEX IF NOT EXISTS comics_unrated ON {schema}.comics (id)
+    INCLUDE (votes, score_sum, genres, status, type) WHERE votes = 0;

@@ -140,8 +140,33 @@ pub fn select_keys(keys: &[Key]) -> String {
         .collect()
 }
 
-/// Appends `AND` the rows strictly after `values` in the order of `keys`.
+/// The column whose 0 marks the comics a sort lists last, by id alone
+/// (never rated, never viewed); none for the sorts that rank every comic.
+pub fn ranked_by(sort: Sort) -> Option<&'static str> {
+    match sort {
+        Sort::Rating => Some("c.votes"),
+        Sort::Popularity => Some("c.views"),
+        Sort::Title | Sort::CreatedAt | Sort::UpdatedAt => None,
+    }
+}
+
+/// Appends `AND` the rows strictly after `values` in the order of `keys`:
+/// a row comparison when every key runs the same way (which an index scan
+/// starts from), else the same comparison spelled out key by key.
 pub fn push_after(sql: &mut QueryBuilder<'_, Postgres>, keys: &[Key], values: &[String]) {
+    if keys.iter().all(|k| k.desc == keys[0].desc) {
+        let exprs: Vec<&str> = keys.iter().map(|k| k.expr.as_str()).collect();
+        let beyond = if keys[0].desc { "<" } else { ">" };
+        sql.push(format!(" AND ({}) {beyond} (", exprs.join(", ")));
+        for (i, (k, value)) in keys.iter().zip(values).enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.push_bind(value.clone()).push(format!("::{}", k.ty));
+        }
+        sql.push(")");
+        return;
+    }
     sql.push(" AND (");
     for (i, k) in keys.iter().enumerate() {
         if i > 0 {

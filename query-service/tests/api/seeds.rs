@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use comics_domain::values::{ChapterNumber, SearchText};
+use comics_projections::catalog::counts::filter_keys;
 use comics_projections::popularity::windows;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -272,7 +273,7 @@ async fn catalog_figures(pool: &PgPool, comic: Uuid, set: &str) {
 }
 
 /// Counts a new comic as the catalog projector does: in all, by status, by
-/// type and by genre.
+/// type, by genre and under each filter of up to two of its genres.
 async fn count_comic(pool: &PgPool, seed: &ComicSeed) {
     let keys = [
         "all".to_string(),
@@ -295,6 +296,25 @@ async fn count_comic(pool: &PgPool, seed: &ComicSeed) {
     .execute(pool)
     .await
     .expect("count a comic's genres");
+    let filters = filter_keys(&seed.genres, seed.status, seed.kind);
+    let column = |i: usize| -> Vec<&str> {
+        filters
+            .iter()
+            .map(|(g1, g2, st, ty)| [g1, g2, st, ty][i].as_str())
+            .collect()
+    };
+    sqlx::query(
+        "INSERT INTO catalog.filter_counts AS f (g1, g2, status, type, comics) \
+         SELECT *, 1 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) \
+         ON CONFLICT (g1, g2, status, type) DO UPDATE SET comics = f.comics + 1",
+    )
+    .bind(column(0))
+    .bind(column(1))
+    .bind(column(2))
+    .bind(column(3))
+    .execute(pool)
+    .await
+    .expect("count a comic under its filters");
 }
 
 async fn insert_card(pool: &PgPool, schema: &str, card: &CardSeed) {

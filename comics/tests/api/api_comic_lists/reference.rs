@@ -215,12 +215,19 @@ fn list_query(
 async fn every_filter_and_sort_agrees_with_a_reference_and_totals_are_exact() {
     let app = TestApp::spawn().await;
     let known = seed(&app, 24).await;
-    let genre_sets: [&[&str]; 4] = [&[], &["action"], &["action", "drama"], &["comedy"]];
+    let genre_sets: [&[&str]; 5] = [
+        &[],
+        &["action"],
+        &["action", "drama"],
+        &["comedy"],
+        &["drama", "comedy", "action"],
+    ];
     for genres in genre_sets {
         let kinds = [
             (None, None),
             (Some("completed"), None),
             (None, Some("manhwa")),
+            (Some("ongoing"), Some("manga")),
         ];
         for kinds in kinds {
             for sort in ["title", "created_at", "rating", "popularity"] {
@@ -231,6 +238,15 @@ async fn every_filter_and_sort_agrees_with_a_reference_and_totals_are_exact() {
                         json_with(app.get(&format!("/api/v1/comics?{query}")).await, 200).await;
                     assert_eq!(ids(&list), expected, "{query}");
                     assert_eq!(list["total"], json!(expected.len()), "{query}");
+                    // Page by page: each page is its slice of the whole.
+                    for offset in (0..expected.len()).step_by(5).skip(1) {
+                        let path = format!("/api/v1/comics?{query}&limit=5&offset={offset}")
+                            .replace("limit=100&", "");
+                        let page = json_with(app.get(&path).await, 200).await;
+                        let end = expected.len().min(offset + 5);
+                        assert_eq!(ids(&page), expected[offset..end], "{path}");
+                        assert_eq!(page["total"], json!(expected.len()), "{path}");
+                    }
                 }
             }
         }
@@ -252,6 +268,37 @@ async fn every_filter_and_sort_agrees_with_a_reference_and_totals_are_exact() {
         .await;
         let expected = before + change;
         assert_eq!(list["total"], json!(expected), "status={status}");
+    }
+    // A change of genres moves the kept counts of every pair of them.
+    let before = |genres: &[&str]| {
+        known
+            .iter()
+            .filter(|c| genres.iter().all(|g| c.genres.contains(g)))
+            .count() as i64
+    };
+    let regenred = known
+        .iter()
+        .find(|c| c.genres == ["action", "drama"])
+        .expect("a comic of action and drama");
+    let patched = app
+        .patch_comic(&regenred.id, json!({"genres": ["comedy", "drama"]}))
+        .await;
+    let token = consistency(&patched);
+    json_with(
+        app.get_after(&format!("/api/v1/comics/{}", regenred.id), &token)
+            .await,
+        200,
+    )
+    .await;
+    for (genres, change) in [
+        (&["action", "drama"][..], -1i64),
+        (&["drama", "comedy"][..], 1),
+        (&["drama"][..], 0),
+        (&["action"][..], -1),
+    ] {
+        let query = format!("/api/v1/comics?genre={}", genres.join(","));
+        let list = json_with(app.get(&query).await, 200).await;
+        assert_eq!(list["total"], json!(before(genres) + change), "{query}");
     }
     let bay = bayesian(&known);
     for comic in known.iter().filter(|c| c.votes > 0) {
