@@ -50,6 +50,8 @@ build() {
 SERVER_PID=""
 CEILING_PID=""
 WRITER_PID=""
+NATS_PID="" # a mode's own nats-server, in NATS_DIR
+NATS_DIR=""
 stop_pid() { # PID: SIGINT, up to 5 s to finish, then SIGKILL
   kill -INT "$1" 2>/dev/null || true
   for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
@@ -64,7 +66,38 @@ cleanup() {
   psql -d postgres -qc "DROP DATABASE IF EXISTS $DB WITH (FORCE)" 2>/dev/null
   psql -d postgres -qc "DROP DATABASE IF EXISTS $SCRATCH WITH (FORCE)" 2>/dev/null
   "$BIN/comics-bench" drop-streams --nats "$NATS" "${STREAMS[@]}" 2>/dev/null
+  if [ -n "$NATS_PID" ]; then
+    stop_pid "$NATS_PID"
+    rm -rf "$NATS_DIR"
+  fi
   echo "bench: stopped the server, dropped $DB, $SCRATCH and the $PREFIX streams; raw outputs in $OUT" >&2
+}
+
+# own_nats: a nats-server of the run's own on a free loopback port, its
+# store in a temporary folder (removed on exit), for the modes that kill it
+# or fill it with a million events; points NATS at it. Call before
+# start_server.
+own_nats() {
+  need nats-server "apt-get install nats-server"
+  NATS_PORT=${BENCH_NATS_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+  NATS_DIR=$(mktemp -d "${TMPDIR:-/tmp}/comics-bench-nats.XXXXXX")
+  NATS="nats://127.0.0.1:$NATS_PORT"
+  say "starting the run's own nats-server on $NATS (store $NATS_DIR)"
+  start_nats
+  wait_port "$NATS_PORT" 10 || die "nats-server did not start (see $OUT/nats-server.log)"
+}
+# start_nats: (again) the run's own nats-server, same port and store.
+start_nats() {
+  nats-server -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$NATS_DIR" >>"$OUT/nats-server.log" 2>&1 &
+  NATS_PID=$!
+}
+wait_port() { # PORT SECONDS: until 127.0.0.1:PORT accepts connections
+  local _i
+  for _i in $(seq 1 $(($2 * 20))); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
 }
 
 # start_server: a fresh database and streams, then comics serve on $BASE.
@@ -93,6 +126,14 @@ start_server() {
     sleep 0.2
   done
   export COMICS_JWT_SECRET=$SECRET
+}
+
+psql_events() { psql -d "$DB" -Atqc "$1"; } # SQL: one value from the run's database
+# elapsed START: seconds since START (date +%s.%N), 3 decimals.
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }'; }
+# comics_cli ARGS…: the comics command line against the run's database and NATS.
+comics_cli() {
+  DATABASE_URL="$DATABASE" NATS_URL="$NATS" COMICS_NATS_PREFIX=$PREFIX RUST_LOG=warn "$BIN/comics" "$@"
 }
 
 status_of() { curl -s -o /dev/null -w '%{http_code}' "$1"; }

@@ -6,6 +6,8 @@
 #   bench/run.sh live               # ~5 minutes: reads, writes and rankings while live (bench/live.sh)
 #   bench/run.sh catalog            # ~8 minutes: 100k comics, Zipf reads, search, deep pages (bench/catalog.sh)
 #   bench/run.sh cost               # ~3 minutes: CPU per live write by process, the audit indexes' cost (bench/cost.sh)
+#   bench/run.sh pipeline           # ~2 minutes: rebuilds, catching up after a NATS outage (bench/pipeline.sh)
+#   bench/run.sh audit              # ~5 minutes: the audit at 1 million events (bench/audit.sh)
 #
 # Needs: Postgres on 127.0.0.1:5432 (user postgres, trust), NATS with
 # JetStream on 127.0.0.1:4222, wrk, pgbench, psql, curl.
@@ -17,14 +19,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-default}
 case "$MODE" in
-  default | live | catalog | cost) ;;
-  *) echo "usage: bench/run.sh [live|catalog|cost]" >&2; exit 2 ;;
+  default | live | catalog | cost | pipeline | audit) ;;
+  *) echo "usage: bench/run.sh [live|catalog|cost|pipeline|audit]" >&2; exit 2 ;;
 esac
 
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 preflight
 build
+# These two start their own nats-server first, then the server.
+if [ "$MODE" = pipeline ]; then
+  # shellcheck source=bench/pipeline.sh
+  . bench/pipeline.sh
+  exit 0
+fi
+if [ "$MODE" = audit ]; then
+  # shellcheck source=bench/audit.sh
+  . bench/audit.sh
+  exit 0
+fi
 start_server
 
 if [ "$MODE" = live ]; then

@@ -8,13 +8,17 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod audit_probe;
 mod catalog_data;
+mod catch_up;
 mod ceiling;
 mod client;
+mod js_publish;
 mod lag;
 mod probe;
 mod seed;
 mod seed_catalog;
+mod seed_ratings;
 mod seed_views;
 mod stats;
 mod streams;
@@ -59,6 +63,15 @@ enum Command {
     Walk(walk::Args),
     /// Times searches one at a time past the cache, per script of the term.
     ProbeSearch(probe::Args),
+    /// Appends synthetic rating history (RatingGiven events) to the event store.
+    SeedRatings(seed_ratings::Args),
+    /// Times the relay and projections catching up after a NATS outage.
+    CatchUp(catch_up::Args),
+    /// Pipelined JetStream publishes into a scratch stream: the baseline of
+    /// the catch-up.
+    JsPublish(js_publish::Args),
+    /// Times audit pages per filter, or a walk of the whole log.
+    AuditProbe(audit_probe::Args),
 }
 
 #[tokio::main]
@@ -74,5 +87,9 @@ async fn main() -> anyhow::Result<()> {
         Command::SeedCatalog(args) => seed_catalog::run(args).await,
         Command::Walk(args) => walk::run(args).await,
         Command::ProbeSearch(args) => probe::run(args).await,
+        Command::SeedRatings(args) => seed_ratings::run(args).await,
+        Command::CatchUp(args) => catch_up::run(args).await,
+        Command::JsPublish(args) => js_publish::run(args).await,
+        Command::AuditProbe(args) => audit_probe::run(args).await,
     }
 }

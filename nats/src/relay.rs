@@ -16,6 +16,7 @@
 //!   relay reads again at once, with a short poll while an older transaction
 //!   holds back events that are already committed.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -32,7 +33,9 @@ use crate::worker::{supervise, Attempt, Leadership, Stop};
 pub const TX_ID_HEADER: &str = "Comics-Tx-Id";
 pub const POSITION_HEADER: &str = "Comics-Position";
 const NOTIFY_CHANNEL: &str = "comics_events";
-const BATCH: i64 = 512;
+const BATCH: i64 = 1024;
+/// Batches sent whose acknowledgements are not awaited yet.
+const IN_FLIGHT: usize = 3;
 /// The W3C trace context header, copied from the event's metadata.
 pub const TRACEPARENT: &str = "traceparent";
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -75,13 +78,23 @@ impl Relay {
 
     /// Publishes until shutdown. `leader` is the connection holding the
     /// leadership lock; it also holds the "asleep" lock while the relay waits.
+    ///
+    /// Batches are pipelined: while the acknowledgements of up to
+    /// [`IN_FLIGHT`] batches are outstanding, the next batch is read and
+    /// sent. Each message names the stream sequence it must follow, so the
+    /// stream takes them in order or not at all; a failed acknowledgement
+    /// ends the attempt, and the next resumes after what the stream holds.
     async fn lead(
         &self,
         stream: &stream::Stream,
         leader: &mut sqlx::PgConnection,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Stop> {
+        // Acknowledged: the stream holds everything up to here.
         let mut end = stream_end(stream).await?;
+        // Sent: where the next batch follows on.
+        let mut sent = end;
+        let mut flights: VecDeque<Flight> = VecDeque::with_capacity(IN_FLIGHT + 1);
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(NOTIFY_CHANNEL).await?;
         let mut backoff = Duration::from_millis(2);
@@ -89,15 +102,27 @@ impl Relay {
         let mut meter = Meter::default();
         while !shutdown.is_cancelled() {
             // On the leader's own connection: no pool round trip per read.
-            let batch = read_committed_after(&mut *leader, end.cursor, &[], BATCH).await?;
+            let batch = read_committed_after(&mut *leader, sent.cursor, &[], BATCH).await?;
             if !batch.is_empty() {
-                end = self.publish(end, &batch).await?;
-                meter
-                    .published(&batch, (batch.len() as i64) < BATCH, leader)
-                    .await?;
+                let last = (batch.len() as i64) < BATCH;
+                let flight = self.send(sent, batch).await?;
+                sent = flight.end;
+                flights.push_back(flight);
+                while flights.len() > IN_FLIGHT || (last && !flights.is_empty()) {
+                    let Some(mut flight) = flights.pop_front() else {
+                        break;
+                    };
+                    end = flight.confirm(end).await?;
+                    let caught_up = last && flights.is_empty();
+                    meter.published(&flight, caught_up, leader).await?;
+                }
                 self.save_cursor(end.cursor, &mut saved).await?;
                 backoff = Duration::from_millis(2);
                 continue;
+            }
+            while let Some(mut flight) = flights.pop_front() {
+                end = flight.confirm(end).await?;
+                meter.published(&flight, flights.is_empty(), leader).await?;
             }
             meter.caught_up();
             // Nothing releasable. If events exist that an older, still open
@@ -139,15 +164,20 @@ impl Relay {
             }
             unlock(leader, ASLEEP_LOCK).await?;
         }
+        // Shutdown: the batches in hand are finished.
+        while let Some(mut flight) = flights.pop_front() {
+            end = flight.confirm(end).await?;
+        }
         Ok(Stop::Shutdown)
     }
 
-    /// Publishes `batch` in order, all in flight at once, then awaits the acks.
-    async fn publish(
+    /// Sends `batch` in order after `end`, all in flight at once; the
+    /// returned flight awaits the acknowledgements.
+    async fn send(
         &self,
         end: StreamEnd,
-        batch: &[(CommitCursor, EventRecord)],
-    ) -> anyhow::Result<StreamEnd> {
+        batch: Vec<(CommitCursor, EventRecord)>,
+    ) -> anyhow::Result<Flight> {
         let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(batch.len());
         // Exported, each event's publication is a span in its request's trace.
         let _spans = crate::record::traced(batch.iter().map(|(_, record)| record), "relay publish");
@@ -168,23 +198,18 @@ impl Relay {
                 .subject(&record.aggregate_type, &record.aggregate_id);
             acks.push(self.js.send_publish(subject, message).await?);
         }
-        let mut last_sequence = end.last_sequence;
-        for ack in acks {
-            let ack = ack.await.context("publish was not acknowledged")?;
-            if ack.duplicate || ack.sequence != last_sequence + 1 {
-                anyhow::bail!(
-                    "stream out of step (expected sequence {}, got {}{})",
-                    last_sequence + 1,
-                    ack.sequence,
-                    if ack.duplicate { ", duplicate" } else { "" }
-                );
-            }
-            last_sequence = ack.sequence;
-        }
-        let cursor = batch.last().map(|(c, _)| *c).unwrap_or(end.cursor);
-        Ok(StreamEnd {
-            cursor,
-            last_sequence,
+        let (cursor, newest) = batch
+            .last()
+            .map(|(c, r)| (*c, Some(r.recorded_at)))
+            .unwrap_or((end.cursor, None));
+        Ok(Flight {
+            acks,
+            after: end.last_sequence,
+            end: StreamEnd {
+                cursor,
+                last_sequence: end.last_sequence + batch.len() as u64,
+            },
+            newest,
         })
     }
 
@@ -274,6 +299,45 @@ pub async fn stream_end(stream: &stream::Stream) -> anyhow::Result<StreamEnd> {
     })
 }
 
+/// A batch sent, its acknowledgements outstanding.
+struct Flight {
+    acks: Vec<PublishAckFuture>,
+    /// The stream sequence the batch follows.
+    after: u64,
+    /// Where the stream ends once the batch is in.
+    end: StreamEnd,
+    /// When its newest event was recorded.
+    newest: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Flight {
+    /// Awaits the acknowledgements, each the sequence after the one before;
+    /// `end` is where the stream ended before the batch.
+    async fn confirm(&mut self, end: StreamEnd) -> anyhow::Result<StreamEnd> {
+        anyhow::ensure!(
+            end.last_sequence == self.after,
+            "batches confirmed out of turn (the stream ends at {}, the batch follows {})",
+            end.last_sequence,
+            self.after
+        );
+        let mut last_sequence = self.after;
+        for ack in std::mem::take(&mut self.acks) {
+            let ack = ack.await.context("publish was not acknowledged")?;
+            if ack.duplicate || ack.sequence != last_sequence + 1 {
+                anyhow::bail!(
+                    "stream out of step (expected sequence {}, got {}{})",
+                    last_sequence + 1,
+                    ack.sequence,
+                    if ack.duplicate { ", duplicate" } else { "" }
+                );
+            }
+            last_sequence = ack.sequence;
+        }
+        debug_assert_eq!(last_sequence, self.end.last_sequence);
+        Ok(self.end)
+    }
+}
+
 /// The relay's metrics (see `comics_common::metrics`).
 #[derive(Default)]
 struct Meter {
@@ -285,21 +349,20 @@ struct Meter {
 const COUNT_BEHIND_EVERY: Duration = Duration::from_secs(1);
 
 impl Meter {
-    /// `batch` was published; `last` when it was all there was to read.
+    /// `flight` was acknowledged; `last` when it was all there was to read.
     async fn published(
         &mut self,
-        batch: &[(CommitCursor, EventRecord)],
+        flight: &Flight,
         last: bool,
         leader: &mut sqlx::PgConnection,
     ) -> anyhow::Result<()> {
-        let Some((cursor, record)) = batch.last() else {
+        let (Some(recorded_at), cursor) = (flight.newest, flight.end.cursor) else {
             return Ok(());
         };
         metrics::gauge!("comics_relay_position").set(cursor.position as f64);
-        metrics::counter!("comics_relay_published_total").increment(batch.len() as u64);
-        let lag = (chrono::Utc::now() - record.recorded_at)
-            .num_milliseconds()
-            .max(0);
+        metrics::counter!("comics_relay_published_total")
+            .increment(flight.end.last_sequence - flight.after);
+        let lag = (chrono::Utc::now() - recorded_at).num_milliseconds().max(0);
         metrics::gauge!("comics_relay_seconds_behind").set(lag as f64 / 1000.0);
         if last {
             metrics::gauge!("comics_relay_events_behind").set(0.0);

@@ -19,7 +19,10 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::runtime::{apply_batch, apply_in, ensure_schema, lock_checkpoint, Projector};
 
-const PAGE: i64 = 1000;
+/// Events per page read, and per transaction of the fresh copy.
+const PAGE: i64 = 4000;
+/// Pages read ahead of the one being applied.
+const READ_AHEAD: usize = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RebuildReport {
@@ -96,7 +99,6 @@ async fn rebuild_exclusively(
             .bind(info.aggregate_types)
             .fetch_one(&mut *reader)
             .await?;
-    let mut cursor = CommitCursor::default();
     let mut applied = 0u64;
     let progress = |done| Progress {
         name: info.name,
@@ -104,15 +106,33 @@ async fn rebuild_exclusively(
         total: (total as u64).max(done),
     };
     report.progress(progress(0));
-    loop {
-        let page = read_committed_after(&mut reader, cursor, info.aggregate_types, PAGE).await?;
-        let Some((last, _)) = page.last() else { break };
-        cursor = *last;
-        applied += page.len() as u64;
-        let page: Vec<_> = page.into_iter().map(|(_, e)| (None, e)).collect();
-        apply_batch(store, projector, &fresh, &page).await?;
-        report.progress(progress(applied));
-    }
+    // The log is read and the fresh copy written at once, on their two
+    // connections: the next page is read while the last one is applied.
+    let (pages, mut next) = tokio::sync::mpsc::channel::<Vec<_>>(READ_AHEAD);
+    let read = async {
+        let mut cursor = CommitCursor::default();
+        loop {
+            let page =
+                read_committed_after(&mut reader, cursor, info.aggregate_types, PAGE).await?;
+            let Some((last, _)) = page.last() else { break };
+            cursor = *last;
+            let page: Vec<_> = page.into_iter().map(|(_, e)| (None, e)).collect();
+            if pages.send(page).await.is_err() {
+                break; // the writer failed; its error is the one reported
+            }
+        }
+        drop(pages);
+        anyhow::Ok(cursor)
+    };
+    let write = async {
+        while let Some(page) = next.recv().await {
+            apply_batch(store, projector, &fresh, &page).await?;
+            applied += page.len() as u64;
+            report.progress(progress(applied));
+        }
+        anyhow::Ok(())
+    };
+    let (mut cursor, ()) = tokio::try_join!(read, write)?;
 
     let mut tx = store.begin().await?;
     // The whole table, not the row: a projector's batch starts by locking

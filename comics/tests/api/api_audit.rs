@@ -459,6 +459,89 @@ async fn each_filter_is_answered_from_an_index() {
     env.cleanup().await;
 }
 
+/// `since` where `recorded_at` (the start of the writing transaction) is not
+/// in commit order: an event recorded first but committed last, behind
+/// sealed events recorded after it. For every `since` at an event's
+/// `recorded_at` (and between two), the pages hold exactly the events
+/// recorded then or later, in commit order; and a recent `since` starts
+/// past the sealed events recorded before it.
+#[tokio::test]
+async fn since_is_exact_when_recorded_at_is_out_of_commit_order() {
+    let app = TestApp::spawn().await;
+    app.comic("Early").await;
+    let pool = app.env.events_pool().await;
+    // Begins now (recorded_at = its start), appends after the comics below.
+    let mut late = pool.begin().await.unwrap();
+    let began: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&mut *late)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    app.comic("Later").await;
+    app.comic("Latest").await;
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+                             payload, metadata) \
+         VALUES ('Probe', 'late', 1, 'ProbeHappened', '1', '{\"ProbeHappened\": {}}', \
+                 '{\"actor\": \"tester\", \"request_id\": \"late\"}')",
+    )
+    .execute(&mut *late)
+    .await
+    .unwrap();
+    late.commit().await.unwrap();
+    app.comic("After").await;
+    sealed_and_published(&app).await;
+
+    let all = walk(&app, "", 1000).await;
+    let at = |e: &Value| {
+        chrono::DateTime::parse_from_rfc3339(e["recorded_at"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let probe = all
+        .iter()
+        .position(|e| e["aggregate_type"] == "Probe")
+        .unwrap();
+    assert_eq!(at(&all[probe]), began);
+    assert!(
+        all[..probe].iter().any(|e| at(e) > began),
+        "events recorded after the probe precede it in commit order"
+    );
+    let mut times: Vec<_> = all.iter().map(at).collect();
+    times.push(began + Ttl::milliseconds(10));
+    times.push(*times.iter().max().unwrap() + Ttl::seconds(1));
+    for since in times {
+        let text = since.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let got = walk(&app, &format!("since={}", text.replace('+', "%2B")), 2).await;
+        let want: Vec<Value> = all.iter().filter(|e| at(e) >= since).cloned().collect();
+        assert_eq!(positions(&got), positions(&want), "since {text}");
+    }
+
+    // The newest comic's events: the walk starts past every sealed event
+    // recorded before them (not at the start of the log).
+    let newest = all
+        .iter()
+        .rev()
+        .find(|e| e["aggregate_type"] == "Comic")
+        .unwrap();
+    let mut db = pool.acquire().await.unwrap();
+    let start = query::since_start(&mut db, at(newest)).await.unwrap();
+    let (tx, position): (i64, i64) = sqlx::query_as(
+        "SELECT tx_id::text::bigint, position FROM events WHERE aggregate_type = 'Probe'",
+    )
+    .fetch_one(&mut *db)
+    .await
+    .unwrap();
+    assert_eq!(
+        (start.tx_id, start.position),
+        (tx, position),
+        "starts right after the probe, the last event before"
+    );
+    drop(db);
+    pool.close().await;
+    app.stop().await;
+}
+
 // ---- tamper evidence ----
 
 /// Waits until every event is sealed and the head of the last one is

@@ -194,3 +194,126 @@ async fn wake_up(env: &TestEnv) {
         "an append NOTIFYs a sleeping relay"
     );
 }
+
+/// A `nats-server` of the test's own on a free loopback port, with its store
+/// in a folder of its own (removed on drop), so it can be killed and started
+/// again on the same port and store.
+struct OwnNats {
+    port: u16,
+    dir: std::path::PathBuf,
+    process: Option<std::process::Child>,
+}
+
+impl OwnNats {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let dir = std::env::temp_dir().join(format!(
+            "comics-relay-outage-{}",
+            uuid::Uuid::now_v7().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut nats = Self {
+            port,
+            dir,
+            process: None,
+        };
+        nats.start_again();
+        nats
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn start_again(&mut self) {
+        let process = std::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js"])
+            .arg("-sd")
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server (see README, Prerequisites)");
+        self.process = Some(process);
+    }
+
+    /// `kill -9`.
+    fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+
+    async fn wait_reachable(&self) {
+        crate::support::eventually(Duration::from_secs(10), || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await;
+    }
+}
+
+impl Drop for OwnNats {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// NATS killed with -9 while events keep being committed, more than the
+/// relay keeps in flight: once NATS is back, the relay (never restarted)
+/// reconnects by itself and publishes the backlog after what the stream
+/// held, each event once, in commit order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_a_nats_outage_the_relay_drains_the_backlog_once_each_in_commit_order() {
+    let mut nats = OwnNats::start();
+    nats.wait_reachable().await;
+    let mut env = TestEnv::new().await;
+    env.settings.nats_url = nats.url();
+    let outcome = bounded(LIMIT, outage(&env, &mut nats)).await;
+    env.cleanup().await;
+    drop(nats);
+    settle(outcome);
+}
+
+async fn outage(env: &TestEnv, nats: &mut OwnNats) {
+    let mut rng = Rng::seeded("nats outage");
+    let pool = writers_pool(env).await;
+    let (stop, relay) = spawn_relay(env, &pool).await;
+    let before = write_events(pool.clone(), 0, 40, rng.fork(), 2, None).await;
+    wait_stream_len(env, before.len() as u64, WAIT).await;
+
+    nats.kill();
+    // Concurrent writers while NATS is away, several thousand events in all
+    // (more than the relay's batches in flight), committed in interleaved
+    // transactions.
+    let writers: Vec<_> = (1..=4)
+        .map(|w| tokio::spawn(write_events(pool.clone(), w, 400, rng.fork(), 0, None)))
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         SELECT 'Test', 'bulk', n, 'TestHappened', '1.0', \
+                json_build_object('TestHappened', json_build_object('aggregate', 'bulk', 'n', n)), \
+                json_build_object('actor', 'tester', 'request_id', 'Test:bulk:' || n) \
+         FROM generate_series(1, 4000) AS n",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let expected = committed(&pool).await;
+    assert!(expected.len() > 5000);
+    nats.start_again();
+    nats.wait_reachable().await;
+    wait_stream_len(env, expected.len() as u64, Duration::from_secs(60)).await;
+    assert_exactly_once_in_order(&read_stream(env).await, &expected, &env.names());
+    stop_relay(stop, relay).await;
+}

@@ -8,7 +8,9 @@
 //! index whose columns are the filter's, then `(tx_id, position)`
 //! (migrations/…_audit.sql), so a page is one index range read; the time
 //! filters use the `recorded_at` index or the commit-order one, whichever the
-//! planner finds cheaper.
+//! planner finds cheaper. A page with `since` first skips, in commit order,
+//! the sealed events recorded before it ([`since_start`]), so a recent
+//! `since` does not walk past the whole older log.
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -91,6 +93,10 @@ pub async fn page(
 ) -> sqlx::Result<Page> {
     // The bound first: it must come from a snapshot older than the read's.
     let bound = release_bound(&mut *db).await?;
+    let after = match filter.since {
+        Some(since) => after.max(since_start(&mut *db, since).await?),
+        None => after,
+    };
     let mut rows: Vec<(CommitCursor, EventRecord)> =
         page_query("", filter, after, bound, limit + 1)
             .build_query_as::<Row>()
@@ -117,6 +123,35 @@ pub async fn page(
         next,
         resume,
     })
+}
+
+/// A place in commit order before which every event was recorded before
+/// `since`: the seal before the first whose `recorded_max` (the chain's
+/// highest `recorded_at` so far, never falling along the chain) is at or
+/// past `since` — or the last seal, when none is. Events not sealed yet all
+/// follow it. The start of the log when a seal before that one has no
+/// `recorded_max` (see migrations/…_audit_since.sql).
+pub async fn since_start(
+    db: &mut PgConnection,
+    since: DateTime<Utc>,
+) -> sqlx::Result<CommitCursor> {
+    let start: Option<(i64, i64)> = sqlx::query_as(
+        "WITH first AS ( \
+             SELECT coalesce( \
+                 (SELECT chain_index FROM audit_seals WHERE recorded_max >= $1 \
+                  ORDER BY recorded_max, chain_index LIMIT 1), \
+                 (SELECT max(chain_index) + 1 FROM audit_seals)) AS chain_index) \
+         SELECT s.tx_id::text::bigint, s.position FROM audit_seals s, first \
+         WHERE s.chain_index = first.chain_index - 1 \
+           AND NOT EXISTS (SELECT 1 FROM audit_seals u \
+                           WHERE u.recorded_max IS NULL AND u.chain_index < first.chain_index)",
+    )
+    .bind(since)
+    .fetch_optional(db)
+    .await?;
+    Ok(start
+        .map(|(tx_id, position)| CommitCursor { tx_id, position })
+        .unwrap_or_default())
 }
 
 /// The statement of [`page`], after `prefix` (`"EXPLAIN "` shows its plan).

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_nats::jetstream::{self, consumer::PullConsumer};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -43,6 +44,9 @@ pub struct Sealer {
 pub struct Chain {
     index: i64,
     seal: Seal,
+    /// The highest `recorded_at` of the chain so far (stored with each
+    /// seal, for the audit's `since`: see migrations/…_audit_since.sql).
+    recorded_max: Option<DateTime<Utc>>,
     last: Option<Head>,
     published: i64,
     published_at: Instant,
@@ -99,19 +103,28 @@ impl OrderedConsumer for Sealer {
 
     async fn resume(&self) -> anyhow::Result<(u64, Chain)> {
         ensure_audit_heads_stream(&self.js, &self.names).await?;
-        let last: Option<(i64, Vec<u8>, i64, i64, String, String, i64)> = sqlx::query_as(
+        let last: Option<LastSeal> = sqlx::query_as(
             "SELECT chain_index, seal, stream_sequence, position, aggregate_type, aggregate_id, \
-                    sequence \
+                    sequence, recorded_max \
              FROM audit_seals ORDER BY chain_index DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
         .await?;
-        let Some((index, seal, stream_sequence, position, aggregate_type, aggregate_id, sequence)) =
-            last
+        let Some(LastSeal {
+            chain_index: index,
+            seal,
+            stream_sequence,
+            position,
+            aggregate_type,
+            aggregate_id,
+            sequence,
+            recorded_max,
+        }) = last
         else {
             let chain = Chain {
                 index: 0,
                 seal: GENESIS,
+                recorded_max: None,
                 last: None,
                 published: 0,
                 published_at: Instant::now(),
@@ -121,12 +134,24 @@ impl OrderedConsumer for Sealer {
         let seal: Seal = seal
             .try_into()
             .map_err(|_| anyhow::anyhow!("audit seal {index} is not 32 bytes"))?;
+        // Sealed by a version that did not keep the maximum: the log's
+        // newest `recorded_at` is at least the chain's, and a maximum stored
+        // too high is safe (see the migration).
+        let recorded_max = match recorded_max {
+            Some(at) => Some(at),
+            None => {
+                sqlx::query_scalar("SELECT max(recorded_at) FROM events")
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+        };
         // The last seal's head is published again when the stream is next
         // quiet (a crash may have come between its commit and its head; a
         // head published twice keeps its first message).
         let chain = Chain {
             index,
             seal,
+            recorded_max,
             last: Some(Head {
                 chain_index: index,
                 position,
@@ -159,6 +184,7 @@ impl OrderedConsumer for Sealer {
     ) -> anyhow::Result<()> {
         let mut rows = Rows::default();
         let (mut index, mut seal) = (chain.index, chain.seal);
+        let mut recorded_max = chain.recorded_max;
         let mut last = None;
         for d in batch {
             let event: EventRecord = serde_json::from_slice(&d.message.payload)
@@ -173,7 +199,9 @@ impl OrderedConsumer for Sealer {
                 .to_string();
             index += 1;
             seal = chain::seal(&seal, &event);
-            rows.push(index, tx_id, &event, &seal, d.seq);
+            let max = recorded_max.map_or(event.recorded_at, |m| m.max(event.recorded_at));
+            recorded_max = Some(max);
+            rows.push(index, tx_id, &event, &seal, d.seq, max);
             last = Some(Head {
                 chain_index: index,
                 position: event.position,
@@ -185,7 +213,7 @@ impl OrderedConsumer for Sealer {
             });
         }
         rows.insert(&self.pool).await?;
-        (chain.index, chain.seal) = (index, seal);
+        (chain.index, chain.seal, chain.recorded_max) = (index, seal, recorded_max);
         if last.is_some() {
             chain.last = last;
         }
@@ -218,10 +246,33 @@ struct Rows {
     sequence: Vec<i64>,
     seal: Vec<Vec<u8>>,
     stream_sequence: Vec<i64>,
+    recorded_max: Vec<DateTime<Utc>>,
+}
+
+/// The newest stored seal.
+#[derive(sqlx::FromRow)]
+struct LastSeal {
+    chain_index: i64,
+    seal: Vec<u8>,
+    stream_sequence: i64,
+    position: i64,
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    recorded_max: Option<DateTime<Utc>>,
 }
 
 impl Rows {
-    fn push(&mut self, index: i64, tx_id: String, event: &EventRecord, seal: &Seal, seq: u64) {
+    fn push(
+        &mut self,
+        index: i64,
+        tx_id: String,
+        event: &EventRecord,
+        seal: &Seal,
+        seq: u64,
+        recorded_max: DateTime<Utc>,
+    ) {
+        self.recorded_max.push(recorded_max);
         self.index.push(index);
         self.tx_id.push(tx_id);
         self.position.push(event.position);
@@ -235,10 +286,11 @@ impl Rows {
     async fn insert(&self, pool: &PgPool) -> sqlx::Result<()> {
         sqlx::query(
             "INSERT INTO audit_seals (chain_index, tx_id, position, aggregate_type, aggregate_id, \
-                                      sequence, seal, stream_sequence) \
-             SELECT i, t::xid8, p, at, ai, s, h, ss \
+                                      sequence, seal, stream_sequence, recorded_max) \
+             SELECT i, t::xid8, p, at, ai, s, h, ss, rm \
              FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
-                         $6::bigint[], $7::bytea[], $8::bigint[]) AS r(i, t, p, at, ai, s, h, ss)",
+                         $6::bigint[], $7::bytea[], $8::bigint[], $9::timestamptz[]) \
+                  AS r(i, t, p, at, ai, s, h, ss, rm)",
         )
         .bind(&self.index)
         .bind(&self.tx_id)
@@ -248,6 +300,7 @@ impl Rows {
         .bind(&self.sequence)
         .bind(&self.seal)
         .bind(&self.stream_sequence)
+        .bind(&self.recorded_max)
         .execute(pool)
         .await?;
         Ok(())

@@ -14,6 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{supervise, Attempt, Leadership, Stop};
 
+/// The idle heartbeat of a pull request (the client's default).
+const PULL_HEARTBEAT: Duration = Duration::from_secs(15);
+
 /// How a consumer's messages are gathered into batches.
 #[derive(Debug, Clone, Copy)]
 pub struct Batching {
@@ -102,7 +105,16 @@ impl<C: OrderedConsumer> Attempt for Following<'_, C> {
 async fn follow<C: OrderedConsumer>(c: &C, shutdown: &CancellationToken) -> anyhow::Result<Stop> {
     let batching = c.batching();
     let (mut delivered, mut session) = c.resume().await?;
-    let mut messages = c.consumer(delivered + 1).await?.messages().await?;
+    // Each pull request asks for a whole batch (the client's default is
+    // 200), so a consumer far behind commits full batches.
+    let mut messages = c
+        .consumer(delivered + 1)
+        .await?
+        .stream()
+        .heartbeat(PULL_HEARTBEAT)
+        .max_messages_per_batch(batching.max.max(1))
+        .messages()
+        .await?;
     let mut first_delivery = true;
     let mut quiet_since_commit = false;
     let meter = Meter::new(&c.name());

@@ -15,7 +15,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{apply_batch_through, ensure_schema, read_checkpoint, CheckpointBehind, Projector};
 
-const BATCH: usize = 256;
+/// The most messages per transaction: under a trickle of writes a batch
+/// holds what arrived within [`LINGER`]; far behind (a rebuild's catch-up,
+/// after an outage), each holds this many.
+const BATCH: usize = 1024;
 /// How long a batch waits for more messages after its first: under a
 /// trickle of writes, one transaction (and one change announcement) per few
 /// events instead of per event, for at most this much more lag.
