@@ -5,6 +5,7 @@
 #   bench/run.sh                    # ~3 minutes after the release build
 #   bench/run.sh live               # ~5 minutes: reads, writes and rankings while live (bench/live.sh)
 #   bench/run.sh catalog            # ~8 minutes: 100k comics, Zipf reads, search, deep pages (bench/catalog.sh)
+#   bench/run.sh pages              # ~1 minute: page bytes, uploads, memory during uploads (bench/pages.sh)
 #
 # Needs: Postgres on 127.0.0.1:5432 (user postgres, trust), NATS with
 # JetStream on 127.0.0.1:4222, wrk, pgbench, psql, curl.
@@ -16,8 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-default}
 case "$MODE" in
-  default | live | catalog) ;;
-  *) echo "usage: bench/run.sh [live|catalog]" >&2; exit 2 ;;
+  default | live | catalog | pages) ;;
+  *) echo "usage: bench/run.sh [live|catalog|pages]" >&2; exit 2 ;;
 esac
 
 # shellcheck source=bench/lib.sh
@@ -29,6 +30,11 @@ start_server
 if [ "$MODE" = live ]; then
   # shellcheck source=bench/live.sh
   . bench/live.sh
+  exit 0
+fi
+if [ "$MODE" = pages ]; then
+  # shellcheck source=bench/pages.sh
+  . bench/pages.sh
   exit 0
 fi
 if [ "$MODE" = catalog ]; then

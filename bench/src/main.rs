@@ -12,6 +12,7 @@ mod catalog_data;
 mod ceiling;
 mod client;
 mod lag;
+mod pages;
 mod probe;
 mod seed;
 mod seed_catalog;
@@ -59,6 +60,9 @@ enum Command {
     Walk(walk::Args),
     /// Times searches one at a time past the cache, per script of the term.
     ProbeSearch(probe::Args),
+    /// Uploads pages: one to read, a throughput run, and the server's RSS
+    /// growth during concurrent large uploads.
+    Pages(pages::Args),
 }
 
 #[tokio::main]
@@ -74,5 +78,6 @@ async fn main() -> anyhow::Result<()> {
         Command::SeedCatalog(args) => seed_catalog::run(args).await,
         Command::Walk(args) => walk::run(args).await,
         Command::ProbeSearch(args) => probe::run(args).await,
+        Command::Pages(args) => pages::run(args).await,
     }
 }

@@ -175,7 +175,8 @@ impl Storage {
 }
 
 /// Moves a spooled file (in the store's folder) to `path`, flushed: its
-/// bytes, then its name in the folder.
+/// bytes, then its name in the folder, and a folder made for it in its
+/// parents (`images/<sha[..2]>/` in `images/`, `images/` in the root).
 async fn place(
     path: std::path::PathBuf,
     file: tempfile::NamedTempFile,
@@ -183,9 +184,18 @@ async fn place(
     tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         file.as_file().sync_all()?;
         let dir = path.parent().expect("a key has a folder");
-        std::fs::create_dir_all(dir)?;
+        let made = !dir.is_dir();
+        if made {
+            std::fs::create_dir_all(dir)?;
+        }
         file.persist(&path).map_err(|e| e.error)?;
-        std::fs::File::open(dir)?.sync_all()
+        std::fs::File::open(dir)?.sync_all()?;
+        if made {
+            for parent in dir.ancestors().skip(1).take(2) {
+                std::fs::File::open(parent)?.sync_all()?;
+            }
+        }
+        Ok(())
     })
     .await
     .map_err(|e| StorageError::Unavailable(e.to_string()))?
