@@ -27,6 +27,8 @@ const HEADER_PREFIX: usize = 1024 * 1024;
 const PART: usize = 5 * 1024 * 1024;
 /// How much of the spooled file is read at a time.
 const READ: usize = 256 * 1024;
+/// How much of an upload is gathered before it is written to the spool file.
+const SPOOL_BUFFER: usize = 256 * 1024;
 
 /// Bytes already stored longer ago than this are written again by an
 /// upload of the same image (so `gc`'s grace period must be longer).
@@ -79,7 +81,13 @@ where
         Some(dir) => builder.tempfile_in(dir)?,
         None => builder.tempfile()?,
     };
-    let mut out = tokio::fs::File::from_std(file.reopen()?);
+    // Body chunks are small (often 8–64 KiB); each write to a tokio file is
+    // a trip to a blocking thread, so they are gathered into SPOOL_BUFFER
+    // writes.
+    let mut out = tokio::io::BufWriter::with_capacity(
+        SPOOL_BUFFER,
+        tokio::fs::File::from_std(file.reopen()?),
+    );
     let mut hash = Sha256::new();
     let mut prefix = Vec::new();
     let mut size = 0u64;
