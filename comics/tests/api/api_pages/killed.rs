@@ -55,6 +55,9 @@ async fn serve(env: &TestEnv, port: u16, http: &reqwest::Client) -> Child {
     child
 }
 
+/// The pages acknowledged so far: number and bytes.
+type Acked = Arc<Mutex<Vec<(u32, Vec<u8>)>>>;
+
 /// Uploads pages `first`, `first + step`, … of `chapter` until the server
 /// stops answering; records each acknowledged one with its bytes.
 async fn upload(
@@ -64,14 +67,13 @@ async fn upload(
     chapter: String,
     first: u32,
     step: u32,
-    acked: Arc<Mutex<Vec<(u32, Vec<u8>)>>>,
+    acked: Acked,
 ) {
     let mut n = first;
     loop {
         // Distinct bytes per page, 64 to 576 KiB.
         let len = 64 * 1024 + (n as usize * 37_813) % (512 * 1024);
-        let bytes = png(800, 1200, len, (n % 251) as u8);
-        let mut bytes = bytes;
+        let mut bytes = png(800, 1200, len, (n % 251) as u8);
         bytes.extend(n.to_be_bytes());
         let r = http
             .put(format!("{base}/api/v1/chapters/{chapter}/pages/{n}"))
