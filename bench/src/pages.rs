@@ -136,10 +136,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await?;
     let reads = ctx.chapter(&comic, 1).await?;
     ctx.put(&reads, 1, page(args.read_bytes, 0)).await?;
-    emit(
-        "read_url",
-        client::url(&args.base, &format!("/api/v1/chapters/{reads}/pages/1")),
-    );
+    let read_url = client::url(&args.base, &format!("/api/v1/chapters/{reads}/pages/1"));
+    // Readable once the catalog shows it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ctx.http.get(&read_url).send().await?.status() != 200 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{read_url} not readable after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    emit("read_url", read_url);
     emit("read_bytes", args.read_bytes);
 
     // Throughput: distinct 1 MiB pages, made before the clock starts.
