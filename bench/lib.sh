@@ -17,6 +17,8 @@ SECRET="comics-bench-secret-$(date +%s)"
 BASE="http://127.0.0.1:$PORT"
 OUT="target/bench/$(date -u +%Y%m%dT%H%M%SZ)"
 DATABASE="postgres://$PGUSER@$PGHOST:$PGPORT/$DB"
+# The server's image folder (removed on exit).
+STORAGE_DIR="$PWD/$OUT/storage"
 
 say() { printf '\n== %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -70,7 +72,8 @@ cleanup() {
     stop_pid "$NATS_PID"
     rm -rf "$NATS_DIR"
   fi
-  echo "bench: stopped the server, dropped $DB, $SCRATCH and the $PREFIX streams; raw outputs in $OUT" >&2
+  rm -rf "$STORAGE_DIR"
+  echo "bench: stopped the server, dropped $DB, $SCRATCH and the $PREFIX streams and the images; raw outputs in $OUT" >&2
 }
 
 # own_nats: a nats-server of the run's own on a free loopback port, its
@@ -113,7 +116,8 @@ start_server() {
   # One load generator on loopback is one client address, and the seeders
   # write as one admin: the write rate limits are off for the benchmarks.
   say "starting comics serve on $BASE (write rate limits off)"
-  DATABASE_URL="$DATABASE" \
+  mkdir -p "$STORAGE_DIR"
+  DATABASE_URL="$DATABASE" COMICS_STORAGE_URL="file://$STORAGE_DIR" \
     NATS_URL="$NATS" COMICS_NATS_PREFIX=$PREFIX COMICS_HTTP_ADDR="127.0.0.1:$PORT" \
     COMICS_JWT_SECRET="$SECRET" RUST_LOG=${RUST_LOG:-warn} \
     COMICS_RATE_LIMIT_USER_PER_MINUTE=0 COMICS_RATE_LIMIT_ANONYMOUS_PER_MINUTE=0 \

@@ -8,6 +8,7 @@
 #   bench/run.sh cost               # ~3 minutes: CPU per live write by process, the audit indexes' cost (bench/cost.sh)
 #   bench/run.sh pipeline           # ~2 minutes: rebuilds, catching up after a NATS outage (bench/pipeline.sh)
 #   bench/run.sh audit              # ~5 minutes: the audit at 1 million events (bench/audit.sh)
+#   bench/run.sh pages              # ~1 minute: page bytes, uploads, memory during uploads (bench/pages.sh)
 #
 # Needs: Postgres on 127.0.0.1:5432 (user postgres, trust), NATS with
 # JetStream on 127.0.0.1:4222, wrk, pgbench, psql, curl.
@@ -19,8 +20,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-default}
 case "$MODE" in
-  default | live | catalog | cost | pipeline | audit) ;;
-  *) echo "usage: bench/run.sh [live|catalog|cost|pipeline|audit]" >&2; exit 2 ;;
+  default | live | catalog | cost | pipeline | audit | pages) ;;
+  *) echo "usage: bench/run.sh [live|catalog|cost|pipeline|audit|pages]" >&2; exit 2 ;;
 esac
 
 # shellcheck source=bench/lib.sh
@@ -48,6 +49,11 @@ fi
 if [ "$MODE" = cost ]; then
   # shellcheck source=bench/cost.sh
   . bench/cost.sh
+  exit 0
+fi
+if [ "$MODE" = pages ]; then
+  # shellcheck source=bench/pages.sh
+  . bench/pages.sh
   exit 0
 fi
 if [ "$MODE" = catalog ]; then

@@ -15,6 +15,7 @@ mod ceiling;
 mod client;
 mod js_publish;
 mod lag;
+mod pages;
 mod probe;
 mod seed;
 mod seed_catalog;
@@ -72,6 +73,9 @@ enum Command {
     JsPublish(js_publish::Args),
     /// Times audit pages per filter, or a walk of the whole log.
     AuditProbe(audit_probe::Args),
+    /// Uploads pages: one to read, a throughput run, and the server's RSS
+    /// growth during concurrent large uploads.
+    Pages(pages::Args),
 }
 
 #[tokio::main]
@@ -91,5 +95,6 @@ async fn main() -> anyhow::Result<()> {
         Command::CatchUp(args) => catch_up::run(args).await,
         Command::JsPublish(args) => js_publish::run(args).await,
         Command::AuditProbe(args) => audit_probe::run(args).await,
+        Command::Pages(args) => pages::run(args).await,
     }
 }

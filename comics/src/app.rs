@@ -60,8 +60,21 @@ impl Application {
         comics_common::metrics::install();
         let mut pools = Pools::default();
         let events = pools.get(&settings.database_url).await?;
+        // Image bytes: the write side stores uploads, the read side serves
+        // them, the thumbnails projector stores what it makes of covers.
+        let storage = match roles.commands || roles.queries || roles.projectors {
+            true => Some(comics_storage::Storage::from_url(
+                settings.storage_url.as_deref(),
+                &settings.storage_options,
+            )?),
+            false => None,
+        };
         let mut stores = Vec::new();
-        for projector in comics_projections::all() {
+        let projectors = match &storage {
+            Some(storage) => comics_projections::all(storage),
+            None => Vec::new(),
+        };
+        for projector in projectors {
             let info = projector.info();
             let store = pools.projection(settings, info.name).await?;
             if roles.queries || roles.projectors {
@@ -79,14 +92,6 @@ impl Application {
         jwt.prefetch().await;
         let shutdown = CancellationToken::new();
 
-        // Image bytes: the write side stores uploads, the read side serves them.
-        let storage = match roles.commands || roles.queries {
-            true => Some(comics_storage::Storage::from_url(
-                settings.storage_url.as_deref(),
-                &settings.storage_options,
-            )?),
-            false => None,
-        };
         if let Some(storage) = &storage {
             tracing::info!(storage = ?storage, "images are stored in object storage");
         }
@@ -136,6 +141,7 @@ impl Application {
                 jwt.clone(),
             )
             .with_plans(store("plans"))
+            .with_thumbnails(store("thumbnails"))
             .with_views(events.clone(), names.views_stream())
             .with_cache(settings.read_cache);
             let state = match storage.clone() {

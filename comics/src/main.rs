@@ -199,6 +199,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn projections(settings: &Settings, command: ProjectionsCommand) -> anyhow::Result<()> {
     let mut pools = comics::pools::Pools::default();
+    // The thumbnails projection stores what a rebuild makes.
+    let storage = comics_storage::Storage::from_url(
+        settings.storage_url.as_deref(),
+        &settings.storage_options,
+    )?;
     match command {
         ProjectionsCommand::List => {
             let nats = comics_nats::connect(&settings.nats_url, "comics-cli").await?;
@@ -206,7 +211,7 @@ async fn projections(settings: &Settings, command: ProjectionsCommand) -> anyhow
             let names = comics_nats::Names::new(&settings.nats_prefix)
                 .with_replicas(settings.nats_replicas);
             println!("{:<16} {:>12} {:>10}", "NAME", "CHECKPOINT", "LAG");
-            for p in comics_projections::all() {
+            for p in comics_projections::all(&storage) {
                 let store = pools.projection(settings, p.info().name).await?;
                 let s = comics_projections::status::status(&store, p.as_ref(), &js, &names).await?;
                 let checkpoint = s
@@ -219,11 +224,13 @@ async fn projections(settings: &Settings, command: ProjectionsCommand) -> anyhow
         ProjectionsCommand::Rebuild { name, all } => {
             let events = pools.get(&settings.database_url).await?;
             let chosen = match (name, all) {
-                (_, true) => comics_projections::all(),
+                (_, true) => comics_projections::all(&storage),
                 (Some(name), false) => {
-                    vec![comics_projections::by_name(&name).with_context(|| {
-                        format!("no projection named {name:?} (see `comics projections list`)")
-                    })?]
+                    vec![
+                        comics_projections::by_name(&name, &storage).with_context(|| {
+                            format!("no projection named {name:?} (see `comics projections list`)")
+                        })?,
+                    ]
                 }
                 (None, false) => anyhow::bail!("name a projection or pass --all"),
             };

@@ -55,7 +55,15 @@ pub const PLANS: ProjectionInfo = ProjectionInfo {
     aggregate_types: &[PREMIUM_PLAN],
 };
 
-pub const ALL: &[ProjectionInfo] = &[CATALOG, RATINGS, BOOKMARKS, POPULARITY, PLANS];
+/// The cover thumbnails (`GET /comics/{id}/cover?size=`): made from each
+/// cover's event, stored in object storage, one row per comic and width.
+pub const THUMBNAILS: ProjectionInfo = ProjectionInfo {
+    name: "thumbnails",
+    schema: "thumbnails",
+    aggregate_types: &[COMIC],
+};
+
+pub const ALL: &[ProjectionInfo] = &[CATALOG, RATINGS, BOOKMARKS, POPULARITY, PLANS, THUMBNAILS];
 
 pub fn by_name(name: &str) -> Option<ProjectionInfo> {
     ALL.iter().copied().find(|p| p.name == name)

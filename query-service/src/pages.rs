@@ -5,18 +5,19 @@
 //! catalog's metadata: a page or cover of a deleted chapter or comic is
 //! gone from the catalog, so it is 404 at once.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use comics_common::http::PathParams;
 use comics_common::Problem;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::images::{self, Stored, IMMUTABLE, REVALIDATE};
+use crate::listing::{bad_param, given};
 use crate::state::QueryState;
 
 pub fn routes() -> Router<QueryState> {
@@ -112,10 +113,20 @@ async fn page_bytes(
     images::serve(storage, &stored, &headers, REVALIDATE).await
 }
 
+/// `?size=` of a cover read: the width of a thumbnail.
+#[derive(Debug, Deserialize)]
+struct CoverQuery {
+    size: Option<String>,
+}
+
+/// The thumbnail widths a cover read accepts.
+const SIZES: [i32; 2] = [256, 512];
+
 #[utoipa::path(get, path = "/api/v1/comics/{id}/cover", tag = "comics",
     params(("id" = Uuid, Path, description = "The comic"),
         ("If-None-Match" = Option<String>, Header, description = "An ETag seen before"),
-        ("Range" = Option<String>, Header, description = "One byte range, `bytes=start-end`")),
+        ("Range" = Option<String>, Header, description = "One byte range, `bytes=start-end`"),
+        ("size" = Option<i32>, Query, description = "A thumbnail's width, 256 or 512 (aspect kept); the original is served until the thumbnail is made")),
     responses(
         (status = 200, description = "The image bytes", content(("image/png"), ("image/jpeg"), ("image/webp"), ("image/gif")),
             headers(("ETag" = String, description = "The image's sha256, quoted"), ("Cache-Control" = String))),
@@ -128,10 +139,20 @@ async fn page_bytes(
 async fn cover_bytes(
     State(state): State<QueryState>,
     PathParams(id): PathParams<Uuid>,
+    Query(query): Query<CoverQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
+    let width = match given(&query.size) {
+        None => None,
+        Some(size) => Some(
+            size.parse::<i32>()
+                .ok()
+                .filter(|w| SIZES.contains(w))
+                .ok_or_else(|| bad_param("size", "must be 256 or 512 (a width in px)"))?,
+        ),
+    };
     let storage = images::storage(&state)?;
-    let stored: Option<Stored> = sqlx::query_as(
+    let cover: Option<Stored> = sqlx::query_as(
         "SELECT cover ->> 'content_type' AS content_type, (cover ->> 'size')::int8 AS size, \
                 cover ->> 'sha256' AS sha256, cover ->> 'key' AS key \
          FROM catalog.comics WHERE id = $1 AND cover IS NOT NULL",
@@ -139,8 +160,38 @@ async fn cover_bytes(
     .bind(id)
     .fetch_optional(&state.catalog)
     .await?;
-    let stored = stored.ok_or_else(|| Problem::not_found(format!("comic {id} has no cover")))?;
-    images::serve(storage, &stored, &headers, REVALIDATE).await
+    let cover = cover.ok_or_else(|| Problem::not_found(format!("comic {id} has no cover")))?;
+    // The thumbnail of the cover the catalog shows, once it is made; the
+    // original until then (or when the cover is no wider than asked).
+    let thumbnail = match width {
+        Some(width) => thumbnail(&state.thumbnails, id, width, &cover.sha256).await?,
+        None => None,
+    };
+    images::serve(
+        storage,
+        thumbnail.as_ref().unwrap_or(&cover),
+        &headers,
+        REVALIDATE,
+    )
+    .await
+}
+
+/// The thumbnail `width` px wide of comic `id`'s cover `source`, if made.
+async fn thumbnail(
+    pool: &PgPool,
+    id: Uuid,
+    width: i32,
+    source: &str,
+) -> Result<Option<Stored>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT content_type, size, sha256, key FROM thumbnails.thumbnails \
+         WHERE comic_id = $1 AND width = $2 AND source_sha256 = $3",
+    )
+    .bind(id)
+    .bind(width)
+    .bind(source)
+    .fetch_optional(pool)
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/images/{sha256}", tag = "pages",

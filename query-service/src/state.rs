@@ -43,6 +43,9 @@ pub struct QueryStores {
     /// The plans projection's query store (schema `plans`): the catalog's
     /// pool unless [`QueryState::with_plans`] gives another.
     pub plans: PgPool,
+    /// The thumbnails projection's query store (schema `thumbnails`): the
+    /// catalog's pool unless [`QueryState::with_thumbnails`] gives another.
+    pub thumbnails: PgPool,
     /// Verifies the bearer tokens of the `/me/*` reads.
     pub jwt: Arc<Jwt>,
     /// How long a read waits for its consistency token before answering 503.
@@ -71,6 +74,7 @@ impl QueryState {
     ) -> Self {
         Self(Arc::new(QueryStores {
             plans: catalog.clone(),
+            thumbnails: catalog.clone(),
             catalog,
             ratings,
             bookmarks,
@@ -101,6 +105,12 @@ impl QueryState {
     /// before [`Self::with_cache`], whose listener must hear that database).
     pub fn with_plans(mut self, plans: PgPool) -> Self {
         self.fields().plans = plans;
+        self
+    }
+
+    /// The same state reading the cover thumbnails from `thumbnails`.
+    pub fn with_thumbnails(mut self, thumbnails: PgPool) -> Self {
+        self.fields().thumbnails = thumbnails;
         self
     }
 

@@ -27,6 +27,8 @@ const HEADER_PREFIX: usize = 1024 * 1024;
 const PART: usize = 5 * 1024 * 1024;
 /// How much of the spooled file is read at a time.
 const READ: usize = 256 * 1024;
+/// How much of an upload is gathered before it is written to the spool file.
+const SPOOL_BUFFER: usize = 256 * 1024;
 
 /// Bytes already stored longer ago than this are written again by an
 /// upload of the same image (so `gc`'s grace period must be longer).
@@ -79,7 +81,13 @@ where
         Some(dir) => builder.tempfile_in(dir)?,
         None => builder.tempfile()?,
     };
-    let mut out = tokio::fs::File::from_std(file.reopen()?);
+    // Body chunks are small (often 8–64 KiB); each write to a tokio file is
+    // a trip to a blocking thread, so they are gathered into SPOOL_BUFFER
+    // writes.
+    let mut out = tokio::io::BufWriter::with_capacity(
+        SPOOL_BUFFER,
+        tokio::fs::File::from_std(file.reopen()?),
+    );
     let mut hash = Sha256::new();
     let mut prefix = Vec::new();
     let mut size = 0u64;
@@ -175,7 +183,8 @@ impl Storage {
 }
 
 /// Moves a spooled file (in the store's folder) to `path`, flushed: its
-/// bytes, then its name in the folder.
+/// bytes, then its name in the folder, and a folder made for it in its
+/// parents (`images/<sha[..2]>/` in `images/`, `images/` in the root).
 async fn place(
     path: std::path::PathBuf,
     file: tempfile::NamedTempFile,
@@ -183,9 +192,18 @@ async fn place(
     tokio::task::spawn_blocking(move || -> std::io::Result<()> {
         file.as_file().sync_all()?;
         let dir = path.parent().expect("a key has a folder");
-        std::fs::create_dir_all(dir)?;
+        let made = !dir.is_dir();
+        if made {
+            std::fs::create_dir_all(dir)?;
+        }
         file.persist(&path).map_err(|e| e.error)?;
-        std::fs::File::open(dir)?.sync_all()
+        std::fs::File::open(dir)?.sync_all()?;
+        if made {
+            for parent in dir.ancestors().skip(1).take(2) {
+                std::fs::File::open(parent)?.sync_all()?;
+            }
+        }
+        Ok(())
     })
     .await
     .map_err(|e| StorageError::Unavailable(e.to_string()))?

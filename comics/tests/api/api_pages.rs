@@ -2,12 +2,15 @@
 //! event store → NATS → catalog projection → HTTP): uploads of each kind,
 //! every refusal, replacement, multipart all-or-nothing, ETag/304/Range,
 //! `page_count` and `cover_url` following every change (also through a
-//! rebuild), cascades on deletion, `storage gc`, and the S3 path against a
-//! real S3-compatible server (`s3`).
+//! rebuild), cascades on deletion, `storage gc`, the S3 path against a
+//! real S3-compatible server (`s3`), cover thumbnails (`thumbnails`) and
+//! uploads through a kill -9 (`killed`).
 
 mod gc;
 pub mod images;
+mod killed;
 mod s3;
+mod thumbnails;
 
 use std::time::Duration;
 
