@@ -5,12 +5,12 @@
 //! catalog's metadata: a page or cover of a deleted chapter or comic is
 //! gone from the catalog, so it is 404 at once.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
-use comics_common::http::PathParams;
+use comics_common::http::{PathParams, QueryParams};
 use comics_common::Problem;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -139,7 +139,7 @@ const SIZES: [i32; 2] = [256, 512];
 async fn cover_bytes(
     State(state): State<QueryState>,
     PathParams(id): PathParams<Uuid>,
-    Query(query): Query<CoverQuery>,
+    QueryParams(query): QueryParams<CoverQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let width = match given(&query.size) {

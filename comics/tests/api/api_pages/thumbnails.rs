@@ -97,7 +97,7 @@ async fn a_cover_thumbnail_appears_after_the_worker_ran_and_survives_rebuild_and
     json_with(app.get_comic(&comic, &token).await, 200).await;
 
     // Bad sizes are refused whatever the state of the thumbnails.
-    for bad in ["300", "abc", "-256", "256.0"] {
+    for bad in ["300", "abc", "-256", "256.0", "256&size=512"] {
         let r = app
             .get(&format!("/api/v1/comics/{comic}/cover?size={bad}"))
             .await;
