@@ -79,6 +79,8 @@ pub fn parse(p: &AuditParams) -> Result<(Filter, CommitCursor, i64), Problem> {
                 name,
                 format!("must be at most {MAX_FILTER_LEN} bytes"),
             )),
+            // Postgres text cannot hold a NUL: no stored value has one.
+            Some(v) if v.contains('\0') => Err(bad_param(name, "must not contain a NUL character")),
             v => Ok(v.map(str::to_string)),
         }
     };
@@ -171,6 +173,7 @@ mod tests {
         assert_eq!(bad(&[("after", "garbage")]), "after");
         let long = "a".repeat(MAX_FILTER_LEN + 1);
         assert_eq!(bad(&[("actor", long.as_str())]), "actor");
+        assert_eq!(bad(&[("aggregate_type", "Comic%00")]), "aggregate_type");
     }
 
     #[test]
