@@ -101,7 +101,7 @@ impl Application {
             nats: nats.clone(),
             storage: storage.clone(),
         })
-        .merge(crate::docs::routes());
+        .merge(crate::docs::routes(&crate::openapi::document()));
         if roles.commands {
             comics_nats::stream::ensure_views_stream(&js, &names).await?;
             let mut state = comics_command::CommandState::new(events.clone(), jwt.clone())

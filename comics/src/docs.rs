@@ -3,8 +3,8 @@
 //! The page and its assets are compiled into the binary: it loads nothing
 //! from another host.
 
-use std::sync::OnceLock;
-
+use axum::body::Bytes;
+use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -12,10 +12,13 @@ use axum::Router;
 use comics_common::http::PathParams;
 use comics_common::Problem;
 
-/// The routes of this module (see [`crate::openapi`] for their description).
-pub fn routes() -> Router {
+/// The routes of this module, serving `document` (the OpenAPI document,
+/// which describes these routes too).
+pub fn routes(document: &utoipa::openapi::OpenApi) -> Router {
+    let spec = Bytes::from(serde_json::to_vec(document).expect("the document serialises"));
     Router::new()
         .route("/api/v1/openapi.json", get(openapi_json))
+        .with_state(spec)
         .route("/api/v1/docs", get(page))
         .route("/api/v1/docs/{file}", get(asset))
 }
@@ -57,19 +60,11 @@ const ASSETS: &[Asset] = &[
     },
 ];
 
-/// The document as JSON, rendered on first use.
-fn spec_bytes() -> &'static [u8] {
-    static SPEC: OnceLock<Vec<u8>> = OnceLock::new();
-    SPEC.get_or_init(|| {
-        serde_json::to_vec(&crate::openapi::document()).expect("the document serialises")
-    })
-}
-
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
     responses((status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json",
         body = Object)))]
-async fn openapi_json() -> Response {
-    with_type(spec_bytes(), "application/json", "no-cache")
+async fn openapi_json(State(spec): State<Bytes>) -> Response {
+    with_type(spec, "application/json", "no-cache")
 }
 
 #[utoipa::path(get, path = "/api/v1/docs", tag = "operations",
@@ -97,7 +92,11 @@ async fn asset(PathParams(file): PathParams<String>) -> Result<Response, Problem
     ))
 }
 
-fn with_type(bytes: &'static [u8], content_type: &'static str, cache: &'static str) -> Response {
+fn with_type(
+    bytes: impl IntoResponse,
+    content_type: &'static str,
+    cache: &'static str,
+) -> Response {
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -28,6 +28,7 @@ mod ratings;
 mod response;
 mod state;
 mod store;
+mod upload_schemas;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;

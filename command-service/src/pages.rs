@@ -73,8 +73,8 @@ fn page_json(number: u32, image: &Image) -> Value {
         content(("image/png"), ("image/jpeg"), ("image/webp"), ("image/gif"))),
     security(("bearer" = ["admin"])),
     responses(
-        (status = 201, description = "A new page", body = crate::openapi::PageWritten, headers(("Location" = String))),
-        (status = 200, description = "The page was replaced", body = crate::openapi::PageWritten, headers(("Location" = String))),
+        (status = 201, description = "A new page", body = crate::upload_schemas::PageWritten, headers(("Location" = String))),
+        (status = 200, description = "The page was replaced", body = crate::upload_schemas::PageWritten, headers(("Location" = String))),
         (status = 404, description = "No such chapter"),
         (status = 422, description = "`n` is below 1"),
         (status = 413, description = "Larger than 20 MiB"),
@@ -126,11 +126,11 @@ async fn put_page(
 
 #[utoipa::path(post, path = "/api/v1/chapters/{id}/pages", tag = "pages", operation_id = "append_pages",
     params(("id" = Uuid, Path, description = "The chapter")),
-    request_body(content = crate::openapi::PageFiles, content_type = "multipart/form-data",
+    request_body(content = crate::upload_schemas::PageFiles, content_type = "multipart/form-data",
         description = "One or more `file` parts, appended after the last page in part order (all or nothing)"),
     security(("bearer" = ["admin"])),
     responses(
-        (status = 201, description = "The pages appended", body = crate::openapi::PagesAppended, headers(("Location" = String))),
+        (status = 201, description = "The pages appended", body = crate::upload_schemas::PagesAppended, headers(("Location" = String))),
         (status = 404, description = "No such chapter"),
         (status = 413, description = "A part is larger than 20 MiB, or the body larger than 512 MiB"),
         (status = 415, description = "Not multipart/form-data, or a part is not an image of its declared type"),

@@ -59,25 +59,7 @@ fn received_traceparent(headers: &axum::http::HeaderMap) -> Option<&str> {
         .filter(|v| parse_traceparent(v).is_some())
 }
 
-/// The trace id and flags of a well-formed version-00 `traceparent`.
-pub fn parse_traceparent(value: &str) -> Option<(&str, &str)> {
-    let mut parts = value.trim().split('-');
-    let (version, trace, parent, flags) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, len: usize| {
-        s.len() == len
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
-    let ok = parts.next().is_none()
-        && version == "00"
-        && hex(trace, 32)
-        && trace.bytes().any(|b| b != b'0')
-        && hex(parent, 16)
-        && parent.bytes().any(|b| b != b'0')
-        && hex(flags, 2);
-    ok.then_some((trace, flags))
-}
+pub use crate::telemetry::parse_traceparent;
 
 /// Middleware: assigns the request id and trace context, echoes the id on
 /// the response and puts both on the tracing span.

@@ -78,9 +78,29 @@ fn otlp_provider() -> Result<Option<SdkTracerProvider>, String> {
     ))
 }
 
+/// The trace id and flags of a well-formed version-00 `traceparent`.
+pub fn parse_traceparent(value: &str) -> Option<(&str, &str)> {
+    let mut parts = value.trim().split('-');
+    let (version, trace, parent, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let ok = parts.next().is_none()
+        && version == "00"
+        && hex(trace, 32)
+        && trace.bytes().any(|b| b != b'0')
+        && hex(parent, 16)
+        && parent.bytes().any(|b| b != b'0')
+        && hex(flags, 2);
+    ok.then_some((trace, flags))
+}
+
 /// The remote span context a well-formed `traceparent` names.
 fn remote_context(traceparent: &str) -> Option<opentelemetry::Context> {
-    let (trace, flags) = crate::http::parse_traceparent(traceparent)?;
+    let (trace, flags) = parse_traceparent(traceparent)?;
     let parent = traceparent.trim().split('-').nth(2)?;
     let context = SpanContext::new(
         TraceId::from_hex(trace).ok()?,

@@ -28,7 +28,7 @@ use crate::state::CommandState;
         content(("image/png"), ("image/jpeg"), ("image/webp"), ("image/gif"))),
     security(("bearer" = ["admin"])),
     responses(
-        (status = 200, description = "The cover is set", body = crate::openapi::CoverSet),
+        (status = 200, description = "The cover is set", body = crate::upload_schemas::CoverSet),
         (status = 404, description = "No such comic"),
         (status = 413, description = "Larger than 10 MiB"),
         (status = 415, description = "Not a PNG, JPEG, WebP or GIF image of the declared type"),
