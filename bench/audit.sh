@@ -2,15 +2,12 @@
 # build: the audit at a million events (issue 12). It runs its own
 # nats-server (a free loopback port, a temporary store), so the million
 # events never fill the shared one. In one run:
-#   1. rating commands (wrk, as the default mode) with the five audit
-#      indexes on `events`, without them, and with them again: what the
-#      indexes cost every append (on the small log of 200 comics);
-#   2. BENCH_AUDIT_EVENTS rating events appended in bulk, `recorded_at`
+#   1. BENCH_AUDIT_EVENTS rating events appended in bulk, `recorded_at`
 #      spread over the last 10 days, relayed, projected and sealed;
-#   3. pages of GET /api/v1/audit/events (limit 100, one at a time, 200 per
+#   2. pages of GET /api/v1/audit/events (limit 100, one at a time, 200 per
 #      filter, walking each filter's pages by `after`): p50 and p99, vs
 #      unfiltered pages;
-#   4. a walk of the whole log by `after` (limit 1000), and
+#   3. a walk of the whole log by `after` (limit 1000), and
 #      `comics audit verify`: events/s, vs reading the log once in commit
 #      order with psql.
 # Knobs, besides lib.sh's: BENCH_AUDIT_EVENTS (1000000), BENCH_NATS_PORT.
@@ -25,28 +22,6 @@ say "seeding 200 comics"
 awk '$1 == "comic_id" {print $2}' "$OUT/seed.txt" >"$IDS_FILE"
 mapfile -t IDS <"$IDS_FILE"
 [ "${#IDS[@]}" -ge 3 ] || die "seeding produced ${#IDS[@]} comics"
-
-# ---------------------------------------------------------------- index cost
-AUDIT_INDEXES="events_audit_type events_audit_id events_audit_event_type events_audit_actor events_audit_recorded_at"
-index_ddl() {
-  psql -d "$DB" -Atqc "SELECT string_agg(indexdef, '; ') FROM pg_indexes WHERE indexname IN ($(printf "'%s'," $AUDIT_INDEXES | sed 's/,$//'))"
-}
-AUDIT_DDL=$(index_ddl)
-[ "$(grep -o 'CREATE INDEX' <<<"$AUDIT_DDL" | wc -l)" = 5 ] || die "the five audit indexes are not all there"
-say "minting 20000 user tokens"
-"$BIN/comics-bench" tokens --count 20000 --out "$OUT/tokens.txt" >&2
-wrk_write RATE_IDX1 "$BASE/api/v1/comics/${IDS[1]}/rating" rate 64
-settle "${IDS[1]}"
-say "dropping the audit indexes"
-for i in $AUDIT_INDEXES; do psql -d "$DB" -qc "DROP INDEX $i"; done
-wrk_write RATE_NOIDX "$BASE/api/v1/comics/${IDS[1]}/rating" rate 64
-settle "${IDS[1]}"
-say "creating the audit indexes again"
-psql -d "$DB" -qc "$AUDIT_DDL"
-wrk_write RATE_IDX2 "$BASE/api/v1/comics/${IDS[1]}/rating" rate 64
-settle "${IDS[1]}"
-rm -f "$OUT/tokens.txt"
-RATE_IDX=$(awk -v a="$RATE_IDX1_RPS" -v b="$RATE_IDX2_RPS" 'BEGIN { printf "%.1f", (a + b) / 2 }')
 
 # ---------------------------------------------------------------- a million events
 say "appending $AUDIT_EVENTS rating events in bulk (recorded over the last 10 days)"
@@ -128,8 +103,6 @@ VERIFY_RATE=$(awk -v n="$TOTAL" -v s="$VERIFY_SECS" 'BEGIN { printf "%.0f", n / 
   row "walk by after (limit 1000)" "$WALK_RATE ev/s" "" "$READ_RATE ev/s" "${r}x" ">= 50k/s" "$(verdict "$WALK_RATE" ">=" 50000)"
   r=$(ratio "$VERIFY_RATE" "$READ_RATE")
   row "comics audit verify" "$VERIFY_RATE ev/s" "" "$READ_RATE ev/s" "${r}x" ">= 100k/s" "$(verdict "$VERIFY_RATE" ">=" 100000)"
-  r=$(ratio "$RATE_NOIDX_RPS" "$RATE_IDX")
-  row "ratings without audit indexes" "$RATE_NOIDX_RPS/s" "${RATE_NOIDX_P99}ms" "$RATE_IDX/s" "${r}x" "" ""
   echo
   echo "log: $TOTAL events ($AUDIT_EVENTS seeded in bulk in $(val seed-ratings seed_ratings_seconds)s, recorded over 10 days;"
   echo "  relayed and sealed ${SEAL_SECS}s after; the ratings projection was at $PROJ_AT when the reads began)."
@@ -137,7 +110,4 @@ VERIFY_RATE=$(awk -v n="$TOTAL" -v s="$VERIFY_SECS" 'BEGIN { printf "%.0f", n / 
   echo "  (starting over at the end); baseline: the same for no filter. Times: since/until at 10/50/51/90 % of the log."
   echo "walk: $WALK_EVENTS events, limit 1000, unfiltered; verify: ${VERIFY_SECS}s wall (process start included);"
   echo "  baseline: psql \\copy of the whole log in commit order to /dev/null, ${READ_SECS}s."
-  echo "ratings: wrk -t2 -c64 -d${SECONDS_EACH}s with bench/load.lua on one comic, with the audit indexes"
-  echo "  ($RATE_IDX1_RPS/s before, $RATE_IDX2_RPS/s after; the baseline is their mean) and without ($RATE_NOIDX_RPS/s);"
-  echo "  errors: ${RATE_IDX1_ERR}, ${RATE_NOIDX_ERR}, ${RATE_IDX2_ERR} non-2xx."
 } | tee "$OUT/summary.txt"

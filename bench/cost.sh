@@ -1,6 +1,6 @@
 # The cost mode of bench/run.sh (`bench/run.sh cost`), sourced once lib.sh's
-# start_server has the server up: what a live write costs the machine, and
-# what the audit indexes on `events` cost the write path. In one run:
+# start_server has the server up: what a live write costs the machine. In
+# one run:
 #   1. idle: the CPU the server, the Postgres cluster and NATS use over
 #      BENCH_COST_SECONDS with no load at all (background work: workers
 #      polling, the sealer, the view recorder, upkeep);
@@ -8,9 +8,8 @@
 #      BENCH_LIVE_USERS users, half views by new readers, Zipf comics) for the
 #      same time, no reads: CPU milliseconds per write by process, and where
 #      the server's own CPU goes (`perf`, when it is installed);
-#   3. rating commands spread over the comics and users (bench/spread.lua)
-#      with the five audit indexes, without them (dropped), and with them
-#      again (recreated), against the pgbench single-row INSERT.
+#   3. rating commands spread over the comics and users (bench/spread.lua),
+#      against the pgbench single-row INSERT.
 # Knobs (environment), besides lib.sh's: BENCH_LIVE_COMICS (1000),
 # BENCH_LIVE_USERS (5000), BENCH_WRITE_RATE (250), BENCH_COST_SECONDS (20),
 # BENCH_ZIPF_S (1).
@@ -22,7 +21,6 @@ COST_SECONDS=${BENCH_COST_SECONDS:-20}
 ZIPF_S=${BENCH_ZIPF_S:-1}
 IDS_FILE="$OUT/comics.txt"
 WRK_ERRORS=""
-AUDIT_INDEXES=(events_audit_type events_audit_id events_audit_event_type events_audit_actor events_audit_recorded_at)
 
 # ticks PID…: the user + system clock ticks these processes have used.
 ticks() {
@@ -103,22 +101,13 @@ if [ -n "$PERF" ]; then
     | grep -v '^#' | grep -v '^$' | head -40 >"$OUT/perf-sym.txt" || true
 fi
 
-say "3. spread rating commands with, without and again with the audit indexes"
+say "3. spread rating commands"
 pg_scratch
 pg_run insert insert "single-row INSERT transactions"
 INSERT_TPS=$PG_TPS
 psql -d postgres -qc "DROP DATABASE IF EXISTS $SCRATCH WITH (FORCE)"
 "$BIN/comics-bench" tokens --count "$LIVE_USERS" --out "$OUT/tokens.txt" >&2
-INDEX_DDL=$(psql -d "$DB" -Atc "SELECT string_agg(indexdef, '; ') FROM pg_indexes
-  WHERE tablename = 'events' AND indexname LIKE 'events_audit_%'")
-spread WITH_A
-say "dropping ${AUDIT_INDEXES[*]}"
-for ix in "${AUDIT_INDEXES[@]}"; do psql -d "$DB" -qc "DROP INDEX IF EXISTS $ix"; done
-spread WITHOUT
-say "recreating the audit indexes"
-INDEX_START=$(date +%s.%N)
-psql -d "$DB" -qc "$INDEX_DDL"
-INDEX_SECONDS=$(awk -v a="$INDEX_START" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+spread SPREAD
 EVENTS=$(psql -d "$DB" -Atc "SELECT count(*) FROM events")
 spread WITH_B
 rm -f "$OUT/tokens.txt"
@@ -140,12 +129,8 @@ cost_row() { # LABEL KEY
   cost_row "the machine (load generator included)" MACHINE
   echo
   echo "spread rating commands (wrk -c64, bench/spread.lua, ${#IDS[@]} comics x $LIVE_USERS users):"
-  r1=$(ratio "$WITH_A_RPS" "$INSERT_TPS"); r2=$(ratio "$WITHOUT_RPS" "$INSERT_TPS"); r3=$(ratio "$WITH_B_RPS" "$INSERT_TPS")
-  crow "with the audit indexes" "$WITH_A_RPS/s" "p99 ${WITH_A_P99}ms" "${r1}x INSERT" ""
-  crow "without them (dropped)" "$WITHOUT_RPS/s" "p99 ${WITHOUT_P99}ms" "${r2}x INSERT" ""
-  crow "with them again (recreated in ${INDEX_SECONDS}s)" "$WITH_B_RPS/s" "p99 ${WITH_B_P99}ms" "${r3}x INSERT" ""
-  echo "  without / with (mean of both): $(awk -v a="$WITH_A_RPS" -v b="$WITHOUT_RPS" -v c="$WITH_B_RPS" \
-    'BEGIN { if (a + c > 0) printf "%.2f", 2 * b / (a + c); else print "-" }')x; INSERT $INSERT_TPS tx/s (pgbench -c16 -j2);"
+  crow "PUT rating, spread" "$SPREAD_RPS/s" "p99 ${SPREAD_P99}ms" "$(ratio "$SPREAD_RPS" "$INSERT_TPS")x INSERT" ""
+  echo "  INSERT $INSERT_TPS tx/s (pgbench -c16 -j2)."
   echo "  events in the log at the end: $EVENTS."
   if [ -s "$OUT/perf-dso.txt" ]; then
     echo

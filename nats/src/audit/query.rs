@@ -4,13 +4,20 @@
 //! A page holds only events of transactions below the release bound (as the
 //! relay reads, [`crate::record::release_bound`]), so no event can commit
 //! behind a cursor once it has been handed out: a client walking the log
-//! page by page while writes go on sees every event once. Each filter has an
-//! index whose columns are the filter's, then `(tx_id, position)`
-//! (migrations/…_audit.sql), so a page is one index range read; the time
-//! filters use the `recorded_at` index or the commit-order one, whichever the
-//! planner finds cheaper. A page with `since` first skips, in commit order,
-//! the sealed events recorded before it ([`since_start`]), so a recent
-//! `since` does not walk past the whole older log.
+//! page by page while writes go on sees every event once.
+//!
+//! The filters (aggregate type and id, event type, actor, `until`) are
+//! answered from the seals: the sealer writes one seal per event in commit order,
+//! carrying those fields, and each has an index whose columns are the
+//! filter's, then `(tx_id, position)` (migrations/…_audit_filters_on_seals.sql),
+//! so the sealed part of a page is one index range read, joined to the
+//! events by position. Events past the last seal (the sealer's lag, normally
+//! a few milliseconds of writes) are read from the log in commit order and
+//! filtered there. No index on `events` serves the audit: its appends are on
+//! the path every command waits for. Without a filter, or with `since`
+//! alone, a page reads the log in commit order. A page with `since` first skips, in commit order, the
+//! sealed events recorded before it ([`since_start`]), so a recent `since`
+//! does not walk past the whole older log.
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -37,6 +44,17 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// Whether a filter other than `since` is set: the page is read from
+    /// the seals' indexes then (`since` alone starts at the right place in
+    /// the log, see [`since_start`]).
+    pub fn by_seals(&self) -> bool {
+        self.aggregate_type.is_some()
+            || self.aggregate_id.is_some()
+            || self.actor.is_some()
+            || self.event_type.is_some()
+            || self.until.is_some()
+    }
+
     /// Whether `event` passes (used on events read from the stream).
     pub fn matches(&self, event: &EventRecord) -> bool {
         let is = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
@@ -97,8 +115,12 @@ pub async fn page(
         Some(since) => after.max(since_start(&mut *db, since).await?),
         None => after,
     };
+    let sealed = match filter.by_seals() {
+        true => Some(sealed_end(&mut *db).await?),
+        false => None,
+    };
     let mut rows: Vec<(CommitCursor, EventRecord)> =
-        page_query("", filter, after, bound, limit + 1)
+        page_query("", filter, after, sealed, bound, limit + 1)
             .build_query_as::<Row>()
             .fetch_all(&mut *db)
             .await?
@@ -123,6 +145,20 @@ pub async fn page(
         next,
         resume,
     })
+}
+
+/// The last sealed event: every event up to it in commit order is sealed
+/// (the sealer follows the stream, which is the log in commit order), none
+/// after it. The start of the log when nothing is sealed.
+pub async fn sealed_end(db: &mut PgConnection) -> sqlx::Result<CommitCursor> {
+    let last: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT tx_id::text::bigint, position FROM audit_seals ORDER BY chain_index DESC LIMIT 1",
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(last
+        .map(|(tx_id, position)| CommitCursor { tx_id, position })
+        .unwrap_or_default())
 }
 
 /// A place in commit order before which every event was recorded before
@@ -154,65 +190,94 @@ pub async fn since_start(
         .unwrap_or_default())
 }
 
-/// The statement of [`page`], after `prefix` (`"EXPLAIN "` shows its plan).
+/// The statement of [`page`], after `prefix` (`"EXPLAIN "` shows its plan):
+/// with `sealed` (the end of the sealed part, see [`sealed_end`]) the
+/// filtered seals up to it and the filtered events after it, else the
+/// filtered events.
 pub fn page_query<'a>(
     prefix: &str,
     filter: &'a Filter,
     after: CommitCursor,
+    sealed: Option<CommitCursor>,
     bound: i64,
     limit: i64,
 ) -> QueryBuilder<'a, Postgres> {
+    const COLUMNS: &str = "tx_id::text::bigint AS tx_id, position, aggregate_type, aggregate_id, \
+                           sequence, event_type, event_version, payload, metadata, recorded_at";
     let mut q = QueryBuilder::new(prefix);
-    q.push(
-        "SELECT tx_id::text::bigint AS tx_id, position, aggregate_type, aggregate_id, sequence, \
-                event_type, event_version, payload, metadata, recorded_at \
-         FROM events WHERE (tx_id, position) > (",
-    );
-    q.push_bind(after.tx_id.to_string())
-        .push("::text::xid8, ")
-        .push_bind(after.position)
-        .push(") AND tx_id < ")
-        .push_bind(bound.to_string())
-        .push("::text::xid8");
-    if let Some(v) = &filter.aggregate_type {
-        q.push(" AND aggregate_type = ").push_bind(v);
-    }
-    if let Some(v) = &filter.aggregate_id {
-        q.push(" AND aggregate_id = ").push_bind(v);
-    }
-    if let Some(v) = &filter.event_type {
-        q.push(" AND event_type = ").push_bind(v);
-    }
-    if let Some(v) = &filter.actor {
-        q.push(" AND (metadata ->> 'actor') = ").push_bind(v);
-    }
-    if let Some(v) = filter.since {
-        q.push(" AND recorded_at >= ").push_bind(v);
-    }
-    if let Some(v) = filter.until {
-        q.push(" AND recorded_at < ").push_bind(v);
-    }
-    // `events.tx_id`: a bare `tx_id` names the bigint output column, which
-    // no index orders.
-    q.push(" ORDER BY events.tx_id, events.position LIMIT ")
+    let Some(sealed) = sealed else {
+        q.push(format_args!("SELECT {COLUMNS} FROM events"));
+        in_commit_order(&mut q, "events", filter, (after, None), bound, limit);
+        return q;
+    };
+    q.push(format_args!(
+        "SELECT {COLUMNS} FROM ((SELECT e.* FROM audit_seals s JOIN events e ON e.position = s.position"
+    ));
+    // Seals written since `sealed` was read are left to the second part.
+    in_commit_order(&mut q, "s", filter, (after, Some(sealed)), bound, limit);
+    q.push(") UNION ALL (SELECT * FROM events");
+    let tail = (after.max(sealed), None);
+    in_commit_order(&mut q, "events", filter, tail, bound, limit);
+    q.push(")) AS page ORDER BY page.tx_id, page.position LIMIT ")
         .push_bind(limit);
     q
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_cursor_round_trips_and_garbage_is_refused() {
-        let c = CommitCursor {
-            tx_id: 123456,
-            position: 42,
-        };
-        assert_eq!(decode_cursor(&encode_cursor(c)), Some(c));
-        assert_eq!(decode_cursor("nope!"), None);
-        assert_eq!(decode_cursor(""), None);
-        let negative = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("-1.5");
-        assert_eq!(decode_cursor(&negative), None);
+/// The conditions of a page read from `table` (`events`, or `s` for the
+/// seals), in commit order, from after `range.0` up to `range.1` if given.
+fn in_commit_order<'a>(
+    q: &mut QueryBuilder<'a, Postgres>,
+    table: &str,
+    filter: &'a Filter,
+    range: (CommitCursor, Option<CommitCursor>),
+    bound: i64,
+    limit: i64,
+) {
+    let (after, upto) = range;
+    q.push(format_args!(" WHERE ({table}.tx_id, {table}.position) > ("))
+        .push_bind(after.tx_id.to_string())
+        .push("::text::xid8, ")
+        .push_bind(after.position)
+        .push(format_args!(") AND {table}.tx_id < "))
+        .push_bind(bound.to_string())
+        .push("::text::xid8");
+    if let Some(upto) = upto {
+        q.push(format_args!(" AND ({table}.tx_id, {table}.position) <= ("))
+            .push_bind(upto.tx_id.to_string())
+            .push("::text::xid8, ")
+            .push_bind(upto.position)
+            .push(")");
     }
+    let actor = match table {
+        "events" => "(events.metadata ->> 'actor')".to_string(),
+        _ => format!("{table}.actor"),
+    };
+    let texts = [
+        ("aggregate_type", &filter.aggregate_type),
+        ("aggregate_id", &filter.aggregate_id),
+        ("event_type", &filter.event_type),
+    ];
+    for (column, value) in texts {
+        if let Some(v) = value {
+            q.push(format_args!(" AND {table}.{column} = "))
+                .push_bind(v);
+        }
+    }
+    if let Some(v) = &filter.actor {
+        q.push(format_args!(" AND {actor} = ")).push_bind(v);
+    }
+    if let Some(v) = filter.since {
+        q.push(format_args!(" AND {table}.recorded_at >= "))
+            .push_bind(v);
+    }
+    if let Some(v) = filter.until {
+        q.push(format_args!(" AND {table}.recorded_at < "))
+            .push_bind(v);
+    }
+    // Qualified: a bare `tx_id` would name the bigint output column, which
+    // no index orders.
+    q.push(format_args!(
+        " ORDER BY {table}.tx_id, {table}.position LIMIT "
+    ))
+    .push_bind(limit);
 }

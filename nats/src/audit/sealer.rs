@@ -247,6 +247,10 @@ struct Rows {
     seal: Vec<Vec<u8>>,
     stream_sequence: Vec<i64>,
     recorded_max: Vec<DateTime<Utc>>,
+    // What the audit filters read (migrations/…_audit_filters_on_seals.sql).
+    event_type: Vec<String>,
+    actor: Vec<Option<String>>,
+    recorded_at: Vec<DateTime<Utc>>,
 }
 
 /// The newest stored seal.
@@ -281,16 +285,27 @@ impl Rows {
         self.sequence.push(event.sequence);
         self.seal.push(seal.to_vec());
         self.stream_sequence.push(seq as i64);
+        self.event_type.push(event.event_type.clone());
+        self.actor.push(
+            event
+                .metadata
+                .get("actor")
+                .and_then(|a| a.as_str())
+                .map(str::to_string),
+        );
+        self.recorded_at.push(event.recorded_at);
     }
 
     async fn insert(&self, pool: &PgPool) -> sqlx::Result<()> {
         sqlx::query(
             "INSERT INTO audit_seals (chain_index, tx_id, position, aggregate_type, aggregate_id, \
-                                      sequence, seal, stream_sequence, recorded_max) \
-             SELECT i, t::xid8, p, at, ai, s, h, ss, rm \
+                                      sequence, seal, stream_sequence, recorded_max, \
+                                      event_type, actor, recorded_at) \
+             SELECT i, t::xid8, p, at, ai, s, h, ss, rm, et, ac, ra \
              FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], \
-                         $6::bigint[], $7::bytea[], $8::bigint[], $9::timestamptz[]) \
-                  AS r(i, t, p, at, ai, s, h, ss, rm)",
+                         $6::bigint[], $7::bytea[], $8::bigint[], $9::timestamptz[], \
+                         $10::text[], $11::text[], $12::timestamptz[]) \
+                  AS r(i, t, p, at, ai, s, h, ss, rm, et, ac, ra)",
         )
         .bind(&self.index)
         .bind(&self.tx_id)
@@ -301,6 +316,9 @@ impl Rows {
         .bind(&self.seal)
         .bind(&self.stream_sequence)
         .bind(&self.recorded_max)
+        .bind(&self.event_type)
+        .bind(&self.actor)
+        .bind(&self.recorded_at)
         .execute(pool)
         .await?;
         Ok(())
