@@ -9,7 +9,6 @@ use comics_common::auth::Jwt;
 use comics_common::{client, http, rate_limit, Settings};
 use comics_nats::relay::Relay;
 use comics_nats::Names;
-use comics_projections::ProjectorRunner;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -82,7 +81,8 @@ impl Application {
                 comics_projections::runtime::ensure_schema(&store, projector.as_ref(), info.schema)
                     .await?;
             }
-            stores.push((projector, store));
+            let url = settings.projection_database_url(info.name).to_string();
+            stores.push((projector, url, store));
         }
         let nats = comics_nats::connect(&settings.nats_url, "comics").await?;
         let names = Names::new(&settings.nats_prefix).with_replicas(settings.nats_replicas);
@@ -129,8 +129,8 @@ impl Application {
             let store = |name: &str| {
                 stores
                     .iter()
-                    .find(|(p, _)| p.info().name == name)
-                    .map(|(_, s)| s.clone())
+                    .find(|(p, _, _)| p.info().name == name)
+                    .map(|(_, _, s)| s.clone())
                     .expect("registered projection")
             };
             let state = comics_query::QueryState::new(
@@ -248,8 +248,10 @@ fn outer_layers(
     .layer(axum::middleware::from_fn(comics_common::metrics::http))
 }
 
-/// What the projectors role runs: every projector, the popularity windows'
-/// ager beside its projector, and the audit sealer.
+/// What the projectors role runs: the projectors (grouped by database, one
+/// stream consumer and one transaction per batch for each group, see
+/// `comics_projections::runtime::group`), the popularity windows' ager
+/// beside its projector, and the audit sealer.
 struct Workers<'a> {
     events: &'a sqlx::PgPool,
     js: &'a async_nats::jetstream::Context,
@@ -262,6 +264,7 @@ impl Workers<'_> {
         &self,
         stores: Vec<(
             Arc<dyn comics_projections::runtime::Projector>,
+            String,
             sqlx::PgPool,
         )>,
     ) -> Vec<Task> {
@@ -276,7 +279,7 @@ impl Workers<'_> {
             "audit sealer",
             tokio::spawn(sealer.run(self.shutdown.clone())),
         ));
-        for (projector, pool) in stores {
+        for (projector, _, pool) in &stores {
             let info = projector.info();
             if info.name == comics_common::projections::POPULARITY.name {
                 // Ages the rolling view windows beside their projector.
@@ -289,12 +292,8 @@ impl Workers<'_> {
                     tokio::spawn(ager.run(self.shutdown.clone())),
                 ));
             }
-            let runner = ProjectorRunner {
-                projector,
-                pool,
-                js: self.js.clone(),
-                names: self.names.clone(),
-            };
+        }
+        for runner in comics_projections::runtime::group(stores, self.js, self.names) {
             tasks.push(("projector", tokio::spawn(runner.run(self.shutdown.clone()))));
         }
         tasks

@@ -10,21 +10,23 @@ use crate::support::pipeline::catalog::{
     assert_same_catalog, catalog_pool, catalog_snapshot, wait_caught_up, workload, Admin,
 };
 use crate::support::pipeline::{
-    assert_exactly_once_in_order, bounded, committed, event_count, read_stream, settle,
-    spawn_relay, wait_stream_len, write_events, writers_pool, Rng,
+    assert_exactly_once_in_order, bounded, committed, event_count, read_stream, schema_snapshot,
+    settle, spawn_relay, wait_stream_len, write_events, writers_pool, Rng,
 };
-use crate::support::TestEnv;
+use crate::support::{eventually, TestEnv};
 use async_nats::jetstream::{self, message::PublishMessage};
 use comics::Roles;
 use comics_nats::record::read_committed_after;
 use comics_nats::relay::{POSITION_HEADER, TX_ID_HEADER};
 use comics_nats::CommitCursor;
+use comics_projections::bookmarks::BookmarksProjector;
 use comics_projections::catalog::CatalogProjector;
+use comics_projections::ratings::RatingsProjector;
 use comics_projections::rebuild::rebuild;
 use comics_projections::runtime::{
-    apply_batch, apply_batch_through, ensure_schema, CheckpointBehind,
+    apply_batch, apply_batch_through, ensure_schema, read_checkpoint, CheckpointBehind,
 };
-use comics_projections::ProjectorRunner;
+use comics_projections::{Projector, ProjectorRunner};
 use tokio_util::sync::CancellationToken;
 
 const LIMIT: Duration = Duration::from_secs(180);
@@ -146,9 +148,19 @@ const WITHOUT_PROJECTORS: Roles = Roles {
     ..Roles::ALL
 };
 
+/// The projectors killed: a group sharing one consumer and one transaction
+/// per batch, as `comics serve` runs them.
+fn group() -> Vec<Arc<dyn Projector>> {
+    vec![
+        Arc::new(CatalogProjector),
+        Arc::new(RatingsProjector),
+        Arc::new(BookmarksProjector),
+    ]
+}
+
 async fn spawn_projector(env: &TestEnv) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let runner = ProjectorRunner {
-        projector: Arc::new(CatalogProjector),
+        projectors: group(),
         pool: catalog_pool(env).await,
         js: jetstream::new(env.nats().await),
         names: env.names(),
@@ -194,11 +206,24 @@ async fn projector_killed(env: &TestEnv) {
     }
     let (stop, projector) = spawn_projector(env).await;
     let (events, catalog) = (env.events_pool().await, catalog_pool(env).await);
-    wait_caught_up(env, &events, &catalog).await;
+    let n = wait_caught_up(env, &events, &catalog).await;
     let live = catalog_snapshot(&catalog).await;
     assert_eq!(live["comics"].len(), kept, "comics left by the workload");
     rebuild(&events, &catalog, &CatalogProjector).await.unwrap();
     assert_same_catalog(&live, &catalog_snapshot(&catalog).await);
+    // The others of the group: every row as a rebuild makes it.
+    for p in &group()[1..] {
+        let schema = p.info().schema;
+        eventually(WAIT, || async {
+            let at = read_checkpoint(&catalog, schema).await.ok()?;
+            (at == n).then_some(())
+        })
+        .await;
+        let live = schema_snapshot(&catalog, schema).await;
+        assert!(!live["applied"].as_array().unwrap().is_empty(), "{schema}");
+        rebuild(&events, &catalog, p.as_ref()).await.unwrap();
+        assert_eq!(live, schema_snapshot(&catalog, schema).await, "{schema}");
+    }
     stop.cancel();
     let _ = tokio::time::timeout(WAIT, projector)
         .await

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::support::client::{consistency, json_with, TestApp};
 use crate::support::eventually;
-use crate::support::pipeline::{bounded, settle};
+use crate::support::pipeline::{bounded, schema_snapshot, settle};
 use comics_nats::record::{read_committed_after, CommitCursor};
 use comics_projections::bookmarks::BookmarksProjector;
 use comics_projections::ratings::RatingsProjector;
@@ -175,31 +175,6 @@ async fn wait_caught_up(app: &TestApp, stores: &Stores) -> u64 {
     last
 }
 
-/// Every table of `schema` but `checkpoint`, each as its rows in a fixed order.
-async fn snapshot(pool: &PgPool, schema: &str) -> BTreeMap<String, Value> {
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT table_name::text FROM information_schema.tables \
-         WHERE table_schema = $1 AND table_type = 'BASE TABLE' AND table_name <> 'checkpoint' \
-         ORDER BY table_name",
-    )
-    .bind(schema)
-    .fetch_all(pool)
-    .await
-    .unwrap();
-    let mut out = BTreeMap::new();
-    for table in tables {
-        let rows: Value = sqlx::query_scalar(&format!(
-            "SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text), '[]'::jsonb) \
-             FROM {schema}.{table} t"
-        ))
-        .fetch_one(pool)
-        .await
-        .unwrap();
-        out.insert(table, rows);
-    }
-    out
-}
-
 fn assert_same(schema: &str, live: &BTreeMap<String, Value>, rebuilt: &BTreeMap<String, Value>) {
     assert_eq!(
         live.keys().collect::<Vec<_>>(),
@@ -333,8 +308,8 @@ async fn rebuild_equals_live(app: &TestApp) {
     let outcome = workload(app).await;
     let stores = Stores::of(app).await;
     let last = wait_caught_up(app, &stores).await;
-    let live_ratings = snapshot(&stores.ratings, "ratings").await;
-    let live_bookmarks = snapshot(&stores.bookmarks, "bookmarks").await;
+    let live_ratings = schema_snapshot(&stores.ratings, "ratings").await;
+    let live_bookmarks = schema_snapshot(&stores.bookmarks, "bookmarks").await;
     assert_live_matches(&outcome, &live_ratings, &live_bookmarks);
     let live_reads = reads(app, &outcome).await;
 
@@ -344,12 +319,12 @@ async fn rebuild_equals_live(app: &TestApp) {
     assert_same(
         "ratings",
         &live_ratings,
-        &snapshot(&stores.ratings, "ratings").await,
+        &schema_snapshot(&stores.ratings, "ratings").await,
     );
     assert_same(
         "bookmarks",
         &live_bookmarks,
-        &snapshot(&stores.bookmarks, "bookmarks").await,
+        &schema_snapshot(&stores.bookmarks, "bookmarks").await,
     );
     assert_eq!(
         live_reads,
@@ -396,7 +371,7 @@ async fn one_by_one_equals(
         }
     }
     assert!(applied > 0, "{}: events to apply", info.name);
-    assert_same(info.schema, live, &snapshot(pool, &scratch).await);
+    assert_same(info.schema, live, &schema_snapshot(pool, &scratch).await);
     sqlx::query(&format!("DROP SCHEMA {scratch} CASCADE"))
         .execute(pool)
         .await
@@ -437,18 +412,18 @@ async fn writes_after_rebuild(app: &TestApp) {
 
     // And a second rebuild still equals the live copy that carried on.
     let last = wait_caught_up(app, &stores).await;
-    let live_ratings = snapshot(&stores.ratings, "ratings").await;
-    let live_bookmarks = snapshot(&stores.bookmarks, "bookmarks").await;
+    let live_ratings = schema_snapshot(&stores.ratings, "ratings").await;
+    let live_bookmarks = schema_snapshot(&stores.bookmarks, "bookmarks").await;
     rebuild_checked(&stores, &stores.ratings, &RatingsProjector, last).await;
     rebuild_checked(&stores, &stores.bookmarks, &BookmarksProjector, last).await;
     assert_same(
         "ratings",
         &live_ratings,
-        &snapshot(&stores.ratings, "ratings").await,
+        &schema_snapshot(&stores.ratings, "ratings").await,
     );
     assert_same(
         "bookmarks",
         &live_bookmarks,
-        &snapshot(&stores.bookmarks, "bookmarks").await,
+        &schema_snapshot(&stores.bookmarks, "bookmarks").await,
     );
 }

@@ -45,6 +45,11 @@ pub trait OrderedConsumer: Send + Sync {
 
     /// For logs.
     fn name(&self) -> String;
+    /// The names its metrics are recorded under (`comics_worker_*{worker}`):
+    /// its name, or one per part for a consumer that works for several.
+    fn meters(&self) -> Vec<String> {
+        vec![self.name()]
+    }
     fn batching(&self) -> Batching;
     /// When only one instance may run it.
     fn leadership(&self) -> Option<Leadership> {
@@ -117,7 +122,7 @@ async fn follow<C: OrderedConsumer>(c: &C, shutdown: &CancellationToken) -> anyh
         .await?;
     let mut first_delivery = true;
     let mut quiet_since_commit = false;
-    let meter = Meter::new(&c.name());
+    let meters: Vec<Meter> = c.meters().iter().map(|m| Meter::new(m)).collect();
     let idle_after = batching.idle_after.unwrap_or(Duration::from_secs(3600));
     loop {
         let first = tokio::select! {
@@ -154,7 +159,9 @@ async fn follow<C: OrderedConsumer>(c: &C, shutdown: &CancellationToken) -> anyh
         if !fresh.is_empty() {
             c.commit(&mut session, &fresh, shutdown).await?;
             quiet_since_commit = true;
-            meter.committed(delivered, fresh.len(), pending, started.elapsed());
+            for meter in &meters {
+                meter.committed(delivered, fresh.len(), pending, started.elapsed());
+            }
         }
         if let Some(last) = batch.last() {
             // AckPolicy::All: acknowledges the whole batch.

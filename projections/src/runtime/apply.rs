@@ -43,8 +43,7 @@ pub fn apply_batch_through<'a>(
 }
 
 /// The stored checkpoint is behind what this runner committed: the database
-/// lost commits (they do not wait for their WAL flush, see
-/// [`apply_batch_inner`]) while the runner kept going. Applying the next
+/// lost commits (they do not wait for their WAL flush, see [`begin`]) while the runner kept going. Applying the next
 /// batch would move the checkpoint past the lost events; the runner must
 /// instead restart delivery from the stored checkpoint.
 #[derive(Debug, thiserror::Error)]
@@ -62,17 +61,40 @@ async fn apply_batch_inner(
     through: u64,
     saved: u64,
 ) -> anyhow::Result<u64> {
+    let mut tx = begin(pool).await?;
+    let checkpoint = apply_through(&mut tx, projector, schema, events, through, saved).await?;
+    tx.commit().await?;
+    Ok(checkpoint)
+}
+
+/// Begins a transaction that applies batches.
+///
+/// The checkpoint in this same transaction is the position of record, not
+/// the stream's acknowledgement: a commit lost in a database crash loses its
+/// checkpoint with it, and delivery restarts from the one that survived (a
+/// runner that outlived the crash finds the checkpoint behind what it saved,
+/// and restarts). So the commit need not wait for its WAL flush.
+pub async fn begin(pool: &PgPool) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
     let mut tx = pool.begin().await?;
-    // The checkpoint in this same transaction is the position of record, not
-    // the stream's acknowledgement: a commit lost in a database crash loses
-    // its checkpoint with it, and delivery restarts from the one that
-    // survived (a runner that outlived the crash finds the checkpoint behind
-    // what it saved, and restarts). So the commit need not wait for its WAL
-    // flush.
     sqlx::query("SET LOCAL synchronous_commit = off")
         .execute(&mut *tx)
         .await?;
-    let checkpoint = lock_checkpoint(&mut tx, schema).await?;
+    Ok(tx)
+}
+
+/// Applies `events` to `schema` inside the caller's transaction (see
+/// [`apply_batch_through`]) and returns the checkpoint it leaves: locks the
+/// checkpoint, applies what is not applied yet, moves the checkpoint and
+/// announces the changes, all to take effect at the caller's commit.
+pub async fn apply_through(
+    db: &mut PgConnection,
+    projector: &dyn Projector,
+    schema: &str,
+    events: &[(Option<u64>, EventRecord)],
+    through: u64,
+    saved: u64,
+) -> anyhow::Result<u64> {
+    let checkpoint = lock_checkpoint(&mut *db, schema).await?;
     if checkpoint < saved {
         return Err(CheckpointBehind {
             saved,
@@ -80,20 +102,19 @@ async fn apply_batch_inner(
         }
         .into());
     }
-    let applied = apply_in(&mut tx, projector, schema, checkpoint, events).await?;
+    let applied = apply_in(&mut *db, projector, schema, checkpoint, events).await?;
     let last_seen = applied.last_seen.max(through);
     if last_seen > checkpoint {
         sqlx::query(&format!(
             "UPDATE {schema}.checkpoint SET stream_sequence = $1, updated_at = now() WHERE id = 1"
         ))
         .bind(last_seen as i64)
-        .execute(&mut *tx)
+        .execute(&mut *db)
         .await?;
         if !applied.changes.is_empty() {
-            notify_changed(&mut tx, projector, &applied.changes).await?;
+            notify_changed(&mut *db, projector, &applied.changes).await?;
         }
     }
-    tx.commit().await?;
     Ok(last_seen.max(checkpoint))
 }
 

@@ -1,6 +1,7 @@
 //! The projector runtime: the [`Projector`] trait, the transaction that
-//! applies a batch ([`apply`]), and the worker that feeds it from the stream
-//! ([`runner`], an ordered consumer: see `comics_nats::worker`).
+//! applies a batch ([`apply`]), and the worker that feeds a group of
+//! projectors from the stream ([`runner`], an ordered consumer: see
+//! `comics_nats::worker`).
 //!
 //! Each projector owns a Postgres schema holding its rows, a `checkpoint`
 //! (the last JetStream stream sequence applied) and `applied` (the last
@@ -18,10 +19,10 @@ mod apply;
 mod runner;
 
 pub use apply::{
-    apply_batch, apply_batch_through, apply_in, lock_checkpoint, notify_changed, read_checkpoint,
-    Applied, CheckpointBehind,
+    apply_batch, apply_batch_through, apply_in, apply_through, begin, lock_checkpoint,
+    notify_changed, read_checkpoint, Applied, CheckpointBehind,
 };
-pub use runner::ProjectorRunner;
+pub use runner::{group, ProjectorRunner};
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -36,6 +37,13 @@ const BOOKKEEPING: &str = include_str!("bookkeeping.sql");
 #[async_trait]
 pub trait Projector: Send + Sync + 'static {
     fn info(&self) -> ProjectionInfo;
+    /// Whether the projector runs on a stream consumer of its own instead of
+    /// sharing one (and its transactions) with the other projectors of its
+    /// database: for one whose batches are slow (the thumbnails render
+    /// images), so that it never holds the others back.
+    fn runs_alone(&self) -> bool {
+        false
+    }
     /// DDL of the query store, with `{schema}` for the schema name.
     fn schema_sql(&self) -> &'static str;
     /// Applies one event (of one of `info().aggregate_types`) to `schema`.

@@ -39,6 +39,11 @@ impl crate::Projector for ThumbnailsProjector {
         THUMBNAILS
     }
 
+    /// Rendering a cover takes far longer than a batch of the others.
+    fn runs_alone(&self) -> bool {
+        true
+    }
+
     fn schema_sql(&self) -> &'static str {
         include_str!("schema.sql")
     }

@@ -44,7 +44,7 @@ fn storage(env: &TestEnv) -> Storage {
 /// Runs `projector` against the stream until the token is cancelled.
 async fn run(env: &TestEnv, projector: Arc<dyn Projector>, pool: PgPool) -> CancellationToken {
     let runner = ProjectorRunner {
-        projector,
+        projectors: vec![projector],
         pool,
         js: jetstream::new(env.nats().await),
         names: env.names(),

@@ -3,7 +3,7 @@
 //! generator, and bounded test bodies that always clean up. `catalog` drives
 //! and compares the catalog projection.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use async_nats::jetstream;
 use comics_nats::relay::{Relay, POSITION_HEADER, TX_ID_HEADER};
 use comics_nats::{EventRecord, Names};
 use futures::FutureExt;
-use serde_json::json;
+use serde_json::{json, Value};
 use sqlx::{PgExecutor, PgPool};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -282,4 +282,29 @@ pub async fn write_events(
         tokio::time::sleep(rng.millis(pause_ms)).await;
     }
     ids
+}
+
+/// Every table of `schema` but `checkpoint`, each as its rows in a fixed order.
+pub async fn schema_snapshot(pool: &PgPool, schema: &str) -> BTreeMap<String, Value> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = $1 AND table_type = 'BASE TABLE' AND table_name <> 'checkpoint' \
+         ORDER BY table_name",
+    )
+    .bind(schema)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut out = BTreeMap::new();
+    for table in tables {
+        let rows: Value = sqlx::query_scalar(&format!(
+            "SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text), '[]'::jsonb) \
+             FROM {schema}.{table} t"
+        ))
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        out.insert(table, rows);
+    }
+    out
 }
