@@ -5,7 +5,7 @@
 #   bench/run.sh                    # ~3 minutes after the release build
 #   bench/run.sh live               # ~5 minutes: reads, writes and rankings while live (bench/live.sh)
 #   bench/run.sh catalog            # ~8 minutes: 100k comics, Zipf reads, search, deep pages (bench/catalog.sh)
-#   bench/run.sh cost               # ~3 minutes: CPU per live write by process, the audit indexes' cost (bench/cost.sh)
+#   bench/run.sh cost               # ~3 minutes: CPU per live write by process, spread ratings (bench/cost.sh)
 #   bench/run.sh pipeline           # ~2 minutes: rebuilds, catching up after a NATS outage (bench/pipeline.sh)
 #   bench/run.sh audit              # ~5 minutes: the audit at 1 million events (bench/audit.sh)
 #   bench/run.sh pages              # ~1 minute: page bytes, uploads, memory during uploads (bench/pages.sh)

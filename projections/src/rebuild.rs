@@ -17,7 +17,10 @@ use comics_nats::record::read_committed_after;
 use comics_nats::CommitCursor;
 use sqlx::{Connection, PgConnection, PgPool};
 
-use crate::runtime::{apply_batch, apply_in, ensure_schema, lock_checkpoint, Projector};
+use crate::runtime::{
+    apply_fresh, apply_in, begin, ensure_schema, lock_checkpoint, write_applied, Projector,
+    Sequences,
+};
 
 /// Events per page read, and per transaction of the fresh copy.
 const PAGE: i64 = 4000;
@@ -124,12 +127,20 @@ async fn rebuild_exclusively(
         drop(pages);
         anyhow::Ok(cursor)
     };
+    // Only this rebuild writes the fresh copy, and it reads each event once:
+    // the per-aggregate sequences are kept here and stored once at the end.
+    let mut sequences = Sequences::new();
     let write = async {
         while let Some(page) = next.recv().await {
-            apply_batch(store, projector, &fresh, &page).await?;
+            let mut tx = begin(store).await?;
+            apply_fresh(&mut tx, projector, &fresh, &page, &mut sequences).await?;
+            tx.commit().await?;
             applied += page.len() as u64;
             report.progress(progress(applied));
         }
+        let mut tx = begin(store).await?;
+        write_applied(&mut tx, &fresh, &sequences).await?;
+        tx.commit().await?;
         anyhow::Ok(())
     };
     let (mut cursor, ()) = tokio::try_join!(read, write)?;

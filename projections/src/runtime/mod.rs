@@ -19,8 +19,8 @@ mod apply;
 mod runner;
 
 pub use apply::{
-    apply_batch, apply_batch_through, apply_in, apply_through, begin, lock_checkpoint,
-    notify_changed, read_checkpoint, Applied, CheckpointBehind,
+    apply_batch, apply_batch_through, apply_fresh, apply_in, apply_through, begin, lock_checkpoint,
+    notify_changed, read_checkpoint, write_applied, Applied, CheckpointBehind, Sequences,
 };
 pub use runner::{group, ProjectorRunner};
 
