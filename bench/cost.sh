@@ -81,6 +81,13 @@ sample IDLE "$COST_SECONDS"
 say "2. $WRITE_RATE paced writes/s for ${COST_SECONDS}s, no reads"
 start_writer
 sleep 3 # the writes reach every worker
+# Where Postgres's time goes, when pg_stat_statements is loaded
+# (shared_preload_libraries): reset now, read after the phase.
+STATEMENTS=""
+if psql -d postgres -Atc "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()" \
+  >/dev/null 2>&1; then
+  STATEMENTS=yes
+fi
 PERF=""
 if command -v perf >/dev/null; then
   perf record -F 499 -g -p "$SERVER_PID" -o "$OUT/perf-writes.data" -- sleep "$COST_SECONDS" \
@@ -89,6 +96,13 @@ if command -v perf >/dev/null; then
 fi
 sample WRITES "$COST_SECONDS"
 [ -n "$PERF" ] && wait "$PERF" 2>/dev/null
+if [ -n "$STATEMENTS" ]; then
+  psql -d postgres -c "SELECT round(total_exec_time::numeric, 0) AS total_ms, calls,
+      round((total_exec_time / calls)::numeric, 3) AS mean_ms, rows,
+      left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query
+    FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '$DB')
+    ORDER BY total_exec_time DESC LIMIT 25" >"$OUT/pg-statements.txt" 2>&1 || true
+fi
 stop_pid "$WRITER_PID"
 WRITER_PID=""
 cat "$OUT/writes.txt" >&2
@@ -132,6 +146,11 @@ cost_row() { # LABEL KEY
   crow "PUT rating, spread" "$SPREAD_RPS/s" "p99 ${SPREAD_P99}ms" "$(ratio "$SPREAD_RPS" "$INSERT_TPS")x INSERT" ""
   echo "  INSERT $INSERT_TPS tx/s (pgbench -c16 -j2)."
   echo "  events in the log at the end: $EVENTS."
+  if [ -s "$OUT/pg-statements.txt" ]; then
+    echo
+    echo "where Postgres's time went under the paced writes (pg_stat_statements, top 12):"
+    head -14 "$OUT/pg-statements.txt"
+  fi
   if [ -s "$OUT/perf-dso.txt" ]; then
     echo
     echo "where the server's CPU went under the paced writes (perf, by object; by symbol in $OUT/perf-sym.txt):"

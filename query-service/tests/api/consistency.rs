@@ -259,6 +259,7 @@ async fn a_me_read_without_a_bearer_token_is_refused_before_any_wait() {
 async fn comic_reads_wait_until_the_popularity_projection_applies_views() {
     let app = TestApp::spawn().await;
     let id = app.insert_comic(ComicSeed::titled("Viewed late")).await;
+    app.ensure_popularity_card(id).await;
     let mark = token(&[("Popularity", &id.to_string(), 4)]);
     let (pool, catalog) = (app.popularity.clone(), app.pool.clone());
     let projector = tokio::spawn(async move {

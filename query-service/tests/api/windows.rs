@@ -259,15 +259,22 @@ async fn the_ager_moves_marks_forward_only_and_late_minutes_are_corrected() {
         answers(&app, &reference, &comics, now).await;
     }
 
-    // Dropping old minutes takes out of the totals what they still counted.
-    let mut tx = pool.begin().await.unwrap();
-    let before = noon() - TimeDelta::days(10);
+    // A view 31 days after noon - 10 days drops the comic's minutes before
+    // that (the history kept), taking out of the totals what they still
+    // counted.
+    let newest = noon() + TimeDelta::days(21);
     for &id in &comics {
-        windows::drop_minutes_before(&mut tx, "popularity", id, before)
+        app.view(id, newest, 1).await;
+    }
+    let oldest: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT min(minute) FROM popularity.minutes")
+            .fetch_one(&pool)
             .await
             .unwrap();
-    }
-    tx.commit().await.unwrap();
+    assert!(
+        oldest.unwrap() >= noon() - TimeDelta::days(10),
+        "{oldest:?}"
+    );
     assert_totals_follow_the_marks(&pool).await;
     let reference = Reference::read(&pool).await;
     for now in clocks() {
