@@ -41,6 +41,7 @@ SEAL_SECS=$(elapsed "$start")
 # Not waiting for the projections (a million events take them minutes on a
 # busy machine): how far behind they are is printed with the figures.
 psql -d "$DB" -qc "VACUUM ANALYZE events"
+psql -d "$DB" -qc "VACUUM ANALYZE audit_seals"
 PROJ_AT=$(psql_events "SELECT stream_sequence FROM ratings.checkpoint")
 
 say "baseline: the whole log read once in commit order (psql \\copy to /dev/null)"
