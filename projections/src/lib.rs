@@ -45,9 +45,7 @@ fn projector(info: ProjectionInfo, storage: &Storage) -> Arc<dyn Projector> {
         registry::BOOKMARKS => Arc::new(bookmarks::BookmarksProjector),
         registry::POPULARITY => Arc::new(popularity::PopularityProjector),
         registry::PLANS => Arc::new(plans::PlansProjector),
-        registry::THUMBNAILS => Arc::new(thumbnails::ThumbnailsProjector {
-            storage: storage.clone(),
-        }),
+        registry::THUMBNAILS => Arc::new(thumbnails::ThumbnailsProjector::new(storage.clone())),
         other => unreachable!("projection {} has no projector", other.name),
     }
 }

@@ -17,7 +17,7 @@ async fn a_created_comic_can_be_read_back_with_its_consistency_token() {
 
 /// The projectors whose stores share a database follow the events stream on
 /// one consumer (one wake-up and one transaction per batch for all of
-/// them); the thumbnails, slow to render, on their own; and the sealer.
+/// them), beside the sealer's.
 #[tokio::test]
 async fn the_projectors_of_one_database_share_one_consumer_of_the_events_stream() {
     use futures::TryStreamExt;
@@ -35,10 +35,7 @@ async fn the_projectors_of_one_database_share_one_consumer_of_the_events_stream(
         .collect();
     assert_eq!(
         projectors,
-        [
-            "projectors-catalog-ratings-bookmarks-popularity-plans",
-            "thumbnails"
-        ],
+        ["projectors-catalog-ratings-bookmarks-popularity-plans-thumbnails"],
         "all consumers: {names:?}"
     );
     app.stop().await;

@@ -37,12 +37,14 @@ const BOOKKEEPING: &str = include_str!("bookkeeping.sql");
 #[async_trait]
 pub trait Projector: Send + Sync + 'static {
     fn info(&self) -> ProjectionInfo;
-    /// Whether the projector runs on a stream consumer of its own instead of
-    /// sharing one (and its transactions) with the other projectors of its
-    /// database: for one whose batches are slow (the thumbnails render
-    /// images), so that it never holds the others back.
-    fn runs_alone(&self) -> bool {
-        false
+    /// Work on `events` that needs no transaction, done by the stream's
+    /// runner before it opens the batch's (the thumbnails render and store
+    /// images here, so that no transaction stays open while they do). What
+    /// it makes is kept by the projector for [`Projector::apply`], which
+    /// does the work itself when nothing was prepared (a rebuild, a retry).
+    /// May be called again for the same events.
+    async fn prepare(&self, _events: &[&EventRecord]) -> anyhow::Result<()> {
+        Ok(())
     }
     /// DDL of the query store, with `{schema}` for the schema name.
     fn schema_sql(&self) -> &'static str;

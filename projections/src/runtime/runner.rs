@@ -6,7 +6,9 @@
 //! commits once, where a consumer per projector woke and committed once
 //! each. Each projector's checkpoint stays its position of record: the
 //! consumer delivers from just after the lowest, and a projector skips what
-//! its own checkpoint has passed.
+//! its own checkpoint has passed. What a projector does outside the
+//! transaction ([`Projector::prepare`]: the thumbnails' rendering) is done
+//! before it opens.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,21 +53,18 @@ pub struct Saved {
 }
 
 /// Groups `stores` (each projector with its query store's database URL and
-/// pool) into runners: one per database for the projectors that may share
-/// a transaction, one each for those that run alone
-/// ([`Projector::runs_alone`]).
+/// pool) into runners: one per database.
 pub fn group(
     stores: Vec<(Arc<dyn Projector>, String, PgPool)>,
     js: &jetstream::Context,
     names: &Names,
 ) -> Vec<ProjectorRunner> {
-    let mut runners: Vec<(Option<String>, ProjectorRunner)> = Vec::new();
+    let mut runners: Vec<(String, ProjectorRunner)> = Vec::new();
     for (projector, url, pool) in stores {
-        let key = (!projector.runs_alone()).then_some(url);
-        match runners.iter_mut().find(|(k, _)| key.is_some() && *k == key) {
+        match runners.iter_mut().find(|(k, _)| *k == url) {
             Some((_, runner)) => runner.projectors.push(projector),
             None => runners.push((
-                key,
+                url,
                 ProjectorRunner {
                     projectors: vec![projector],
                     pool,
@@ -140,6 +139,19 @@ impl ProjectorRunner {
         through: u64,
         saved: &mut [Saved],
     ) -> anyhow::Result<()> {
+        for (i, projector) in self.projectors.iter().enumerate() {
+            if due[i] {
+                let types = projector.info().aggregate_types;
+                let wanted: Vec<&EventRecord> = events
+                    .iter()
+                    .map(|(_, e)| e)
+                    .filter(|e| types.contains(&e.aggregate_type.as_str()))
+                    .collect();
+                projector.prepare(&wanted).await.with_context(|| {
+                    format!("projection {} cannot prepare", projector.info().name)
+                })?;
+            }
+        }
         let mut tx = begin(&self.pool).await?;
         let mut committed = Vec::with_capacity(self.projectors.len());
         for (i, projector) in self.projectors.iter().enumerate() {

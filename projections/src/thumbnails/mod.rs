@@ -5,15 +5,22 @@
 //! image) and records them, one row per comic and width. A removed cover or
 //! a deleted comic loses its rows; a replaced cover's rows are replaced.
 //!
-//! The bytes are written before the rows that name them commit, as uploads
-//! do: a batch that fails leaves at most unnamed bytes, which `comics
-//! storage gc` removes. Rendering is deterministic, so a rebuild names the
-//! same keys as the live rows. A cover that cannot be rendered (too large
-//! for the decode budget, or undecodable) gets no rows and is logged; the
-//! original is served for it. A storage outage fails the batch, which is
+//! Fed by the stream, it renders and stores in `prepare`, before the
+//! runner opens the batch's transaction (so no transaction is open while it
+//! renders), and applying records what was made; a rebuild, or a batch
+//! applied without preparing, renders while applying. The bytes are written
+//! before the rows that name them commit, as uploads do: a batch that fails
+//! leaves at most unnamed bytes, which `comics storage gc` removes.
+//! Rendering is deterministic, so a rebuild names the same keys as the live
+//! rows. A cover that cannot be rendered (too large for the decode budget,
+//! or undecodable) gets no rows and is logged; the original is served for
+//! it. A storage outage fails the batch, which is
 //! retried.
 
 pub mod render;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -30,7 +37,34 @@ use uuid::Uuid;
 pub use render::WIDTHS;
 
 pub struct ThumbnailsProjector {
-    pub storage: Storage,
+    storage: Storage,
+    /// The thumbnails made by [`Projector::prepare`](crate::Projector::prepare),
+    /// by event (`Nats-Msg-Id`), until applied.
+    prepared: Mutex<HashMap<String, Vec<Made>>>,
+}
+
+impl ThumbnailsProjector {
+    pub fn new(storage: Storage) -> Self {
+        Self {
+            storage,
+            prepared: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn prepared(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Made>>> {
+        self.prepared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The cover an event sets, if it sets one.
+fn cover_set(event: &EventRecord) -> anyhow::Result<Option<Image>> {
+    if event.event_type != "CoverSet" {
+        return Ok(None);
+    }
+    match serde_json::from_value(event.tagged_payload())? {
+        ComicEvent::CoverSet { image } => Ok(Some(image)),
+        _ => Ok(None),
+    }
 }
 
 #[async_trait]
@@ -39,9 +73,28 @@ impl crate::Projector for ThumbnailsProjector {
         THUMBNAILS
     }
 
-    /// Rendering a cover takes far longer than a batch of the others.
-    fn runs_alone(&self) -> bool {
-        true
+    /// Renders and stores each cover's thumbnails before the transaction:
+    /// the runner's batch (every projection of the database) waits for the
+    /// rendering, but no transaction stays open meanwhile. Keeps only what
+    /// these events made (a retry of the batch finds it made).
+    async fn prepare(&self, events: &[&EventRecord]) -> anyhow::Result<()> {
+        let ids: Vec<String> = events.iter().map(|e| e.message_id()).collect();
+        self.prepared().retain(|id, _| ids.contains(id));
+        for (event, id) in events.iter().zip(ids) {
+            if self.prepared().contains_key(&id) {
+                continue;
+            }
+            let Some(image) = cover_set(event)? else {
+                continue;
+            };
+            let comic: Uuid = event
+                .aggregate_id
+                .parse()
+                .context("aggregate id is not a UUID")?;
+            let made = self.make(comic, &image).await?;
+            self.prepared().insert(id, made);
+        }
+        Ok(())
     }
 
     fn schema_sql(&self) -> &'static str {
@@ -65,10 +118,14 @@ impl crate::Projector for ThumbnailsProjector {
             .aggregate_id
             .parse()
             .context("aggregate id is not a UUID")?;
-        let parsed = serde_json::from_value(event.tagged_payload())?;
         forget(db, s, id).await?;
-        if let ComicEvent::CoverSet { image } = parsed {
-            for thumbnail in self.make(id, &image).await? {
+        if let Some(image) = cover_set(event)? {
+            let prepared = self.prepared().remove(&event.message_id());
+            let made = match prepared {
+                Some(made) => made,
+                None => self.make(id, &image).await?,
+            };
+            for thumbnail in made {
                 record(db, s, id, event.sequence, &image, &thumbnail).await?;
             }
         }

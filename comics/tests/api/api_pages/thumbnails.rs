@@ -114,9 +114,7 @@ async fn a_cover_thumbnail_appears_after_the_worker_ran_and_survives_rebuild_and
 
     let pool = thumbnails_pool(env).await;
     let storage = storage(env);
-    let projector = Arc::new(ThumbnailsProjector {
-        storage: storage.clone(),
-    });
+    let projector = Arc::new(ThumbnailsProjector::new(storage.clone()));
     let worker = run(env, projector.clone(), pool.clone()).await;
     for (size, height) in [("256", 384), ("512", 768)] {
         let thumbnail = eventually(Duration::from_secs(30), || async {
@@ -185,6 +183,83 @@ async fn a_cover_thumbnail_appears_after_the_worker_ran_and_survives_rebuild_and
         assert!(!storage.exists(key).await.unwrap(), "{key} is collected");
     }
     worker.cancel();
+    catalog.cancel();
+    app.stop().await;
+}
+
+/// Fed by the stream, the projector renders and stores a cover's
+/// thumbnails in `prepare`, before the batch's transaction opens, and
+/// applying records what was prepared without rendering again: with the
+/// cover's bytes gone after preparing, the rows still appear (rendering
+/// then would find nothing to render, and make none).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thumbnails_are_rendered_before_the_transaction_and_applied_from_there() {
+    let roles = Roles {
+        projectors: false,
+        ..Roles::ALL
+    };
+    let app = TestApp::spawn_as(roles, |_| {}).await;
+    let env = &app.env;
+    let catalog = run(env, Arc::new(CatalogProjector), catalog_pool(env).await).await;
+    let (comic, _) = app.comic("Prepared").await;
+    let r = put_cover(&app, &comic, "image/png", real_png(600, 900)).await;
+    json_with(r, 200).await;
+
+    let events = env.events_pool().await;
+    let mut db = events.acquire().await.unwrap();
+    let log = comics_nats::record::read_committed_after(
+        &mut db,
+        comics_nats::CommitCursor::default(),
+        &["Comic"],
+        100,
+    )
+    .await
+    .unwrap();
+    let (_, set) = log
+        .into_iter()
+        .find(|(_, e)| e.event_type == "CoverSet")
+        .expect("the CoverSet event");
+    let key = set.payload["image"]["key"].as_str().unwrap().to_string();
+
+    let pool = thumbnails_pool(env).await;
+    let projector = ThumbnailsProjector::new(storage(env));
+    comics_projections::runtime::ensure_schema(&pool, &projector, "thumbnails")
+        .await
+        .unwrap();
+    projector.prepare(&[&set]).await.unwrap();
+    // The original's bytes gone: only what was prepared can be recorded.
+    let dir = env.settings.storage_url.as_deref().unwrap();
+    let path = std::path::Path::new(dir.trim_start_matches("file://")).join(&key);
+    std::fs::remove_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    comics_projections::runtime::apply_batch(
+        &pool,
+        &projector,
+        "thumbnails",
+        &[(None, set.clone())],
+    )
+    .await
+    .unwrap();
+    let made = rows(&pool).await;
+    assert_eq!(made.len(), 2, "{made:?}");
+    let storage = storage(env);
+    for row in &made {
+        let key = row["key"].as_str().unwrap();
+        assert!(storage.exists(key).await.unwrap(), "{key}");
+    }
+    // Not prepared (as a rebuild applies): rendered while applying, and
+    // with the cover's bytes gone, none made.
+    sqlx::query("DELETE FROM thumbnails.thumbnails")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM thumbnails.applied")
+        .execute(&pool)
+        .await
+        .unwrap();
+    comics_projections::runtime::apply_batch(&pool, &projector, "thumbnails", &[(None, set)])
+        .await
+        .unwrap();
+    assert!(rows(&pool).await.is_empty());
     catalog.cancel();
     app.stop().await;
 }
