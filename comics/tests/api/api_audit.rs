@@ -390,6 +390,16 @@ async fn each_filter_is_answered_from_an_index() {
     .execute(&pool)
     .await
     .unwrap();
+    // One event recorded long before it committed: the 15000th, recorded
+    // between the 50th and the 51st (a time window's page must find it far
+    // from the rest of its window in commit order).
+    sqlx::query(
+        "UPDATE events SET recorded_at = recorded_at - make_interval(secs => 14949.5) \
+         WHERE position = (SELECT min(position) + 15000 FROM events)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     // The sealer's rows for all but the last 100 (their seals are not
     // checked here).
     sqlx::query(
@@ -428,6 +438,17 @@ async fn each_filter_is_answered_from_an_index() {
     let recent = chrono::Utc::now() - chrono::Duration::seconds(30);
     let old = chrono::Utc::now() - chrono::Duration::seconds(19990);
     let text = |s: &str| Some(s.to_string());
+    let window = query::Filter {
+        since: Some(log[50].1.recorded_at),
+        until: Some(log[51].1.recorded_at),
+        ..Default::default()
+    };
+    let in_window: Vec<i64> = log
+        .iter()
+        .filter(|(_, e)| window.matches(e))
+        .map(|(p, _)| *p)
+        .collect();
+    assert_eq!(in_window, [log[50].0, log[15000].0]);
     let cases = [
         (
             "aggregate_type",
@@ -471,6 +492,7 @@ async fn each_filter_is_answered_from_an_index() {
                 ..Default::default()
             },
         ),
+        ("since and until", window),
         ("none", query::Filter::default()),
     ];
     let bound = comics_nats::record::release_bound(&mut *db).await.unwrap();
@@ -493,6 +515,21 @@ async fn each_filter_is_answered_from_an_index() {
         assert!(!plan.contains("events_audit"), "{name}:\n{plan}");
         if by_seals.is_some() {
             assert!(plan.contains("audit_seals_"), "{name}:\n{plan}");
+        }
+        if filter.time_window() {
+            // Past its first seals, a window is gathered whole from an
+            // index (the planner picks the smaller range), never walked
+            // under the page's limit.
+            let plan: Vec<String> =
+                query::window_query("EXPLAIN ", filter, (after, sealed), bound, 101)
+                    .build_query_scalar()
+                    .fetch_all(&mut *db)
+                    .await
+                    .unwrap();
+            let plan = plan.join("\n");
+            assert!(plan.contains("CTE w"), "{name}:\n{plan}");
+            assert!(plan.contains("Index"), "{name}:\n{plan}");
+            assert!(!plan.contains("Seq Scan"), "{name}:\n{plan}");
         }
         let page = query::page(&mut db, filter, Default::default(), 100)
             .await
