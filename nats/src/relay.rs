@@ -22,11 +22,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage, stream};
 use async_trait::async_trait;
+use comics_eventlog::record::{any_after, read_committed_after, CommitCursor, EventRecord};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-use crate::record::{any_after, read_committed_after, CommitCursor, EventRecord};
 use crate::stream::{ensure_stream, Names};
 use crate::worker::{supervise, Attempt, Leadership, Stop};
 
@@ -180,7 +180,10 @@ impl Relay {
     ) -> anyhow::Result<Flight> {
         let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(batch.len());
         // Exported, each event's publication is a span in its request's trace.
-        let _spans = crate::record::traced(batch.iter().map(|(_, record)| record), "relay publish");
+        let _spans = comics_eventlog::record::traced(
+            batch.iter().map(|(_, record)| record),
+            "relay publish",
+        );
         for (i, (cursor, record)) in batch.iter().enumerate() {
             let message = PublishMessage::build()
                 .payload(serde_json::to_vec(record)?.into())

@@ -13,8 +13,8 @@
 
 use anyhow::Context;
 use comics_common::projections::Changes;
-use comics_nats::record::read_committed_after;
-use comics_nats::CommitCursor;
+use comics_eventlog::record::read_committed_after;
+use comics_eventlog::CommitCursor;
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::runtime::{

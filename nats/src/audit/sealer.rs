@@ -18,12 +18,12 @@ use anyhow::Context;
 use async_nats::jetstream::{self, consumer::PullConsumer};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use comics_eventlog::audit::chain::{self, Seal, GENESIS};
+use comics_eventlog::EventRecord;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use super::chain::{self, Seal, GENESIS};
 use super::heads::{self, Head, HEAD_EVERY};
-use crate::record::EventRecord;
 use crate::relay::TX_ID_HEADER;
 use crate::stream::{ensure_audit_heads_stream, ensure_stream, Names};
 use crate::worker::ordered::{self, Batching, Delivered, OrderedConsumer};

@@ -26,12 +26,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
 use async_nats::jetstream;
+use comics_eventlog::audit::chain::{self, Seal, GENESIS};
+use comics_eventlog::record::{release_bound, CommitCursor, EventRecord, Row};
 use futures::{Stream, StreamExt};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
-use super::chain::{self, Seal, GENESIS};
 use super::heads::{self, Head};
-use crate::record::{release_bound, CommitCursor, EventRecord, Row};
 use crate::stream::Names;
 
 /// The most events kept for finding the culprit between two heads.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use comics_common::projections::Changes;
-use comics_nats::EventRecord;
+use comics_eventlog::EventRecord;
 use futures::future::BoxFuture;
 use sqlx::{PgConnection, PgPool};
 
@@ -196,7 +196,7 @@ pub async fn apply_in(
         return Ok(nothing(last_seen));
     }
     // Exported, each event's projection is a span in its request's trace.
-    let _spans = comics_nats::record::traced(fresh.iter().copied(), projector.info().name);
+    let _spans = comics_eventlog::record::traced(fresh.iter().copied(), projector.info().name);
     projector.apply_all(db, schema, &fresh).await?;
     if tracing::enabled!(tracing::Level::DEBUG) {
         for event in &fresh {

@@ -27,7 +27,7 @@ pub use runner::{group, ProjectorRunner};
 use anyhow::Context;
 use async_trait::async_trait;
 use comics_common::projections::{Changes, ProjectionInfo};
-use comics_nats::EventRecord;
+use comics_eventlog::EventRecord;
 use sqlx::{PgConnection, PgPool};
 
 /// The tables every projection keeps beside its rows: where it is in the
