@@ -16,12 +16,14 @@
 //! recreates it again, so events are applied strictly in stream order.
 
 mod apply;
+mod fresh;
 mod runner;
 
 pub use apply::{
-    apply_batch, apply_batch_through, apply_fresh, apply_in, apply_through, begin, lock_checkpoint,
-    notify_changed, read_checkpoint, write_applied, Applied, CheckpointBehind, Sequences,
+    apply_batch, apply_batch_through, apply_in, apply_through, begin, lock_checkpoint,
+    notify_changed, read_checkpoint, Applied, CheckpointBehind,
 };
+pub use fresh::{apply_fresh, write_applied, Sequences};
 pub use runner::{group, ProjectorRunner};
 
 use anyhow::Context;
