@@ -7,10 +7,12 @@ use std::time::Instant;
 
 use anyhow::Context;
 use async_nats::jetstream::{self, consumer::pull::OrderedConfig, consumer::DeliverPolicy};
-use comics_nats::audit::query::{self, Filter, MAX_LIMIT};
-use comics_nats::audit::{chain, verify};
+use comics_eventlog::audit::chain;
+use comics_eventlog::audit::query::{self, Filter, MAX_LIMIT};
+use comics_eventlog::{CommitCursor, EventRecord};
+use comics_nats::audit::verify;
 use comics_nats::relay::{stream_end, POSITION_HEADER, TX_ID_HEADER};
-use comics_nats::{CommitCursor, EventRecord, Names};
+use comics_nats::Names;
 use futures::StreamExt;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;

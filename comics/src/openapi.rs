@@ -93,23 +93,11 @@ fn operations(item: &mut PathItem) -> Vec<(bool, &mut Operation)> {
 
 fn shared_responses(path: &str, read: bool, op: &mut Operation) {
     let api = path.starts_with("/api/v1/");
-    let roles: Vec<String> = op
-        .security
-        .iter()
-        .flatten()
-        .filter_map(|req| serde_json::to_value(req).ok())
-        .filter_map(|v| v.get("bearer").cloned())
-        .filter_map(|v| serde_json::from_value::<Vec<String>>(v).ok())
-        .flatten()
-        .collect();
-    let secured = op
-        .security
-        .iter()
-        .flatten()
-        .any(|req| serde_json::to_value(req).is_ok_and(|v| v.get("bearer").is_some()));
-    let anonymous_allowed = op.security.iter().flatten().any(|req| {
-        serde_json::to_value(req).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
-    });
+    let Security {
+        roles,
+        secured,
+        anonymous_allowed,
+    } = Security::of(op);
     let has_path_params = path.contains('{');
     let has_body = op.request_body.is_some();
     let responses = &mut op.responses.responses;
@@ -169,6 +157,53 @@ fn shared_responses(path: &str, read: bool, op: &mut Operation) {
          was not reached within 5 s: retry after `Retry-After` seconds",
         true,
     );
+    complete(responses, !read && api);
+}
+
+/// What an operation's security requirements say.
+struct Security {
+    /// The roles the bearer token must carry.
+    roles: Vec<String>,
+    /// A bearer token is read.
+    secured: bool,
+    /// It may also be left out.
+    anonymous_allowed: bool,
+}
+
+impl Security {
+    fn of(op: &Operation) -> Self {
+        let roles: Vec<String> = op
+            .security
+            .iter()
+            .flatten()
+            .filter_map(|req| serde_json::to_value(req).ok())
+            .filter_map(|v| v.get("bearer").cloned())
+            .filter_map(|v| serde_json::from_value::<Vec<String>>(v).ok())
+            .flatten()
+            .collect();
+        let secured = op
+            .security
+            .iter()
+            .flatten()
+            .any(|req| serde_json::to_value(req).is_ok_and(|v| v.get("bearer").is_some()));
+        let anonymous_allowed = op.security.iter().flatten().any(|req| {
+            serde_json::to_value(req).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
+        });
+        Self {
+            roles,
+            secured,
+            anonymous_allowed,
+        }
+    }
+}
+
+/// Gives every error response without a body the problem body, and, when
+/// `consistency_token` (an API write), every success its
+/// `X-Consistency-Token` header.
+fn complete(
+    responses: &mut std::collections::BTreeMap<String, RefOr<Response>>,
+    consistency_token: bool,
+) {
     for (status, response) in responses.iter_mut() {
         let RefOr::T(response) = response else {
             continue;
@@ -179,7 +214,7 @@ fn shared_responses(path: &str, read: bool, op: &mut Operation) {
                 let retry = status == "429" || status == "503";
                 *response = problem(&response.description, retry);
             }
-        } else if status.starts_with('2') && !read && api {
+        } else if status.starts_with('2') && consistency_token {
             response.headers.insert(
                 "X-Consistency-Token".into(),
                 HeaderBuilder::new()

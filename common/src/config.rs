@@ -145,94 +145,125 @@ impl Settings {
 
     /// Reads the settings through `get` (the environment, or a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let non_empty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let database_url = non_empty("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
-        let http_addr = non_empty("COMICS_HTTP_ADDR").unwrap_or_else(|| DEFAULT_HTTP_ADDR.into());
+        let vars = Vars(get);
+        let database_url = vars.or("DATABASE_URL", DEFAULT_DATABASE_URL);
+        let http_addr = vars.or("COMICS_HTTP_ADDR", DEFAULT_HTTP_ADDR);
         let http_addr = http_addr
             .parse()
             .with_context(|| format!("COMICS_HTTP_ADDR={http_addr:?} is not a socket address"))?;
-        let nats_prefix = non_empty("COMICS_NATS_PREFIX").unwrap_or_else(|| "comics".into());
+        let nats_prefix = vars.or("COMICS_NATS_PREFIX", "comics");
         validate_prefix(&nats_prefix)?;
-        let secret = non_empty("COMICS_JWT_SECRET");
-        let projection_database_urls = crate::projections::ALL
+        let projection_database_urls = vars.projection_database_urls(&database_url);
+        let read_cache = vars.read_cache()?;
+        let nats_replicas = vars.number("COMICS_NATS_REPLICAS", 1u64)?;
+        if !(1..=5).contains(&nats_replicas) {
+            bail!("COMICS_NATS_REPLICAS={nats_replicas} must be 1 to 5");
+        }
+        let trusted_proxies =
+            TrustedProxies::parse(&vars.get("COMICS_TRUSTED_PROXIES").unwrap_or_default())
+                .context("COMICS_TRUSTED_PROXIES")?;
+        let rate_limits = vars.rate_limits()?;
+        Ok(Self {
+            trusted_proxies,
+            rate_limits,
+            read_cache,
+            storage_url: vars.get("COMICS_STORAGE_URL"),
+            storage_options: Vec::new(),
+            projection_database_urls,
+            catalog_database_url: vars.or("COMICS_CATALOG_DATABASE_URL", &database_url),
+            database_url,
+            nats_url: vars.or("NATS_URL", DEFAULT_NATS_URL),
+            http_addr,
+            nats_prefix,
+            nats_replicas: nats_replicas as usize,
+            jwt: vars.jwt(),
+        })
+    }
+}
+
+/// The settings' variables, read through a lookup; a blank value is unset.
+struct Vars<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    fn get(&self, k: &str) -> Option<String> {
+        (self.0)(k).filter(|v| !v.trim().is_empty())
+    }
+
+    fn or(&self, k: &str, default: &str) -> String {
+        self.get(k).unwrap_or_else(|| default.into())
+    }
+
+    fn number<T>(&self, k: &str, default: T) -> anyhow::Result<T>
+    where
+        T: std::str::FromStr,
+        T::Err: std::error::Error + Send + Sync + 'static,
+    {
+        self.get(k).map_or(Ok(default), |v| {
+            v.trim()
+                .parse()
+                .with_context(|| format!("{k}={v:?} is not a whole number"))
+        })
+    }
+
+    /// `COMICS_<NAME>_DATABASE_URL` of every projection, defaulting to
+    /// `database_url`.
+    fn projection_database_urls(&self, database_url: &str) -> Vec<(&'static str, String)> {
+        crate::projections::ALL
             .iter()
             .map(|p| {
                 let var = format!("COMICS_{}_DATABASE_URL", p.name.to_uppercase());
-                (
-                    p.name,
-                    non_empty(&var).unwrap_or_else(|| database_url.clone()),
-                )
+                (p.name, self.or(&var, database_url))
             })
-            .collect();
-        let number = |k: &str, default: u64| -> anyhow::Result<u64> {
-            non_empty(k).map_or(Ok(default), |v| {
-                v.trim()
-                    .parse()
-                    .with_context(|| format!("{k}={v:?} is not a whole number"))
-            })
-        };
+            .collect()
+    }
+
+    fn read_cache(&self) -> anyhow::Result<ReadCacheSettings> {
         let defaults = ReadCacheSettings::default();
-        let max_age_ms = number(
+        let max_age_ms = self.number(
             "COMICS_READ_MAX_AGE_MS",
             defaults.max_age.as_millis() as u64,
         )?;
         if max_age_ms < 10 {
             bail!("COMICS_READ_MAX_AGE_MS={max_age_ms} must be at least 10");
         }
-        let read_cache = ReadCacheSettings {
-            bytes: number("COMICS_READ_CACHE_MB", defaults.bytes >> 20)?.saturating_mul(1 << 20),
+        Ok(ReadCacheSettings {
+            bytes: self
+                .number("COMICS_READ_CACHE_MB", defaults.bytes >> 20)?
+                .saturating_mul(1 << 20),
             max_age: std::time::Duration::from_millis(max_age_ms),
-        };
-        let nats_replicas = number("COMICS_NATS_REPLICAS", 1)?;
-        if !(1..=5).contains(&nats_replicas) {
-            bail!("COMICS_NATS_REPLICAS={nats_replicas} must be 1 to 5");
-        }
-        let trusted_proxies =
-            TrustedProxies::parse(&non_empty("COMICS_TRUSTED_PROXIES").unwrap_or_default())
-                .context("COMICS_TRUSTED_PROXIES")?;
-        let limits = RateLimitSettings::default();
-        let rate = |what: &str, default: Rate| -> anyhow::Result<Rate> {
-            let number = |part: &str, default: u32| -> anyhow::Result<u32> {
-                let k = format!("COMICS_RATE_LIMIT_{what}_{part}");
-                non_empty(&k).map_or(Ok(default), |v| {
-                    v.trim()
-                        .parse()
-                        .with_context(|| format!("{k}={v:?} is not a whole number"))
-                })
-            };
-            Rate {
-                per_minute: number("PER_MINUTE", default.per_minute)?,
-                burst: number("BURST", default.burst)?,
-            }
-            .validated(what)
-        };
-        let rate_limits = RateLimitSettings {
-            user: rate("USER", limits.user)?,
-            anonymous: rate("ANONYMOUS", limits.anonymous)?,
-        };
-        Ok(Self {
-            trusted_proxies,
-            rate_limits,
-            read_cache,
-            storage_url: non_empty("COMICS_STORAGE_URL"),
-            storage_options: Vec::new(),
-            projection_database_urls,
-            catalog_database_url: non_empty("COMICS_CATALOG_DATABASE_URL")
-                .unwrap_or_else(|| database_url.clone()),
-            database_url,
-            nats_url: non_empty("NATS_URL").unwrap_or_else(|| DEFAULT_NATS_URL.into()),
-            http_addr,
-            nats_prefix,
-            nats_replicas: nats_replicas as usize,
-            jwt: JwtSettings {
-                is_development_secret: secret.is_none(),
-                secret: secret.unwrap_or_else(|| DEV_JWT_SECRET.into()),
-                issuer: non_empty("COMICS_JWT_ISSUER"),
-                audience: non_empty("COMICS_JWT_AUDIENCE"),
-                jwks_url: non_empty("COMICS_JWT_JWKS_URL"),
-                roles_claim: non_empty("COMICS_JWT_ROLES_CLAIM").unwrap_or_else(|| "roles".into()),
-            },
         })
+    }
+
+    fn rate_limits(&self) -> anyhow::Result<RateLimitSettings> {
+        let limits = RateLimitSettings::default();
+        Ok(RateLimitSettings {
+            user: self.rate("USER", limits.user)?,
+            anonymous: self.rate("ANONYMOUS", limits.anonymous)?,
+        })
+    }
+
+    /// `COMICS_RATE_LIMIT_<what>_PER_MINUTE` and `_BURST`.
+    fn rate(&self, what: &str, default: Rate) -> anyhow::Result<Rate> {
+        let number = |part: &str, default: u32| {
+            self.number(&format!("COMICS_RATE_LIMIT_{what}_{part}"), default)
+        };
+        Rate {
+            per_minute: number("PER_MINUTE", default.per_minute)?,
+            burst: number("BURST", default.burst)?,
+        }
+        .validated(what)
+    }
+
+    fn jwt(&self) -> JwtSettings {
+        let secret = self.get("COMICS_JWT_SECRET");
+        JwtSettings {
+            is_development_secret: secret.is_none(),
+            secret: secret.unwrap_or_else(|| DEV_JWT_SECRET.into()),
+            issuer: self.get("COMICS_JWT_ISSUER"),
+            audience: self.get("COMICS_JWT_AUDIENCE"),
+            jwks_url: self.get("COMICS_JWT_JWKS_URL"),
+            roles_claim: self.or("COMICS_JWT_ROLES_CLAIM", "roles"),
+        }
     }
 }
 

@@ -10,90 +10,11 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::values::{
-    ChapterNumber, ComicStatus, ComicTitle, ComicType, Description, Genres, Image, Language,
-    NameList,
-};
+use crate::values::{ChapterNumber, Image, Language};
 
-/// The writable fields of a comic, all validated.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ComicDetails {
-    pub title: ComicTitle,
-    #[serde(default)]
-    pub alt_titles: NameList,
-    #[serde(default)]
-    pub description: Description,
-    #[serde(default)]
-    pub authors: NameList,
-    #[serde(default)]
-    pub artists: NameList,
-    #[serde(default)]
-    pub status: ComicStatus,
-    #[serde(rename = "type", default)]
-    pub comic_type: ComicType,
-    #[serde(default)]
-    pub genres: Genres,
-}
+mod details;
 
-/// A change to some of a comic's writable fields; `None` leaves a field as is.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct ComicChanges {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<ComicTitle>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alt_titles: Option<NameList>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<Description>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authors: Option<NameList>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub artists: Option<NameList>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<ComicStatus>,
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    pub comic_type: Option<ComicType>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub genres: Option<Genres>,
-}
-
-impl ComicChanges {
-    /// Keeps only the fields that differ from `current`.
-    fn against(self, current: &ComicDetails) -> Self {
-        fn keep<T: PartialEq>(new: Option<T>, old: &T) -> Option<T> {
-            new.filter(|v| v != old)
-        }
-        Self {
-            title: keep(self.title, &current.title),
-            alt_titles: keep(self.alt_titles, &current.alt_titles),
-            description: keep(self.description, &current.description),
-            authors: keep(self.authors, &current.authors),
-            artists: keep(self.artists, &current.artists),
-            status: keep(self.status, &current.status),
-            comic_type: keep(self.comic_type, &current.comic_type),
-            genres: keep(self.genres, &current.genres),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-
-    fn apply_to(self, d: &mut ComicDetails) {
-        macro_rules! set {
-            ($($f:ident),+) => { $(if let Some(v) = self.$f { d.$f = v; })+ };
-        }
-        set!(
-            title,
-            alt_titles,
-            description,
-            authors,
-            artists,
-            status,
-            comic_type,
-            genres
-        );
-    }
-}
+pub use details::{ComicChanges, ComicDetails};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ComicCommand {
@@ -218,6 +139,38 @@ impl Comic {
         }
     }
 
+    async fn create(
+        &mut self,
+        comic_id: Uuid,
+        details: ComicDetails,
+        sink: &EventSink<Self>,
+    ) -> Result<(), ComicError> {
+        if self.details.is_some() {
+            return Err(ComicError::AlreadyExists);
+        }
+        sink.write(ComicEvent::ComicCreated { comic_id, details }, self)
+            .await;
+        Ok(())
+    }
+
+    async fn update(
+        &mut self,
+        changes: ComicChanges,
+        sink: &EventSink<Self>,
+    ) -> Result<(), ComicError> {
+        let changes = changes.against(self.live()?);
+        if !changes.is_empty() {
+            sink.write(ComicEvent::ComicUpdated { changes }, self).await;
+        }
+        Ok(())
+    }
+
+    async fn delete(&mut self, sink: &EventSink<Self>) -> Result<(), ComicError> {
+        self.live()?;
+        sink.write(ComicEvent::ComicDeleted {}, self).await;
+        Ok(())
+    }
+
     async fn claim(
         &mut self,
         chapter_id: Uuid,
@@ -258,6 +211,43 @@ impl Comic {
         sink.write(claimed, self).await;
         Ok(())
     }
+
+    /// Frees `number` in `language` if `chapter_id` still holds it.
+    async fn release(
+        &mut self,
+        chapter_id: Uuid,
+        language: Language,
+        number: ChapterNumber,
+        sink: &EventSink<Self>,
+    ) {
+        let key = (language, number);
+        if self.numbers.get(&key) == Some(&chapter_id) {
+            let (language, number) = key;
+            let event = ComicEvent::ChapterNumberReleased {
+                chapter_id,
+                language,
+                number,
+            };
+            sink.write(event, self).await;
+        }
+    }
+
+    async fn set_cover(&mut self, image: Image, sink: &EventSink<Self>) -> Result<(), ComicError> {
+        self.live()?;
+        if self.cover.as_ref() != Some(&image) {
+            sink.write(ComicEvent::CoverSet { image }, self).await;
+        }
+        Ok(())
+    }
+
+    async fn remove_cover(&mut self, sink: &EventSink<Self>) -> Result<(), ComicError> {
+        self.live()?;
+        if self.cover.is_none() {
+            return Err(ComicError::NoCover);
+        }
+        sink.write(ComicEvent::CoverRemoved {}, self).await;
+        Ok(())
+    }
 }
 
 impl Aggregate for Comic {
@@ -275,61 +265,29 @@ impl Aggregate for Comic {
     ) -> Result<(), ComicError> {
         match command {
             ComicCommand::Create { comic_id, details } => {
-                if self.details.is_some() {
-                    return Err(ComicError::AlreadyExists);
-                }
-                sink.write(ComicEvent::ComicCreated { comic_id, details }, self)
-                    .await;
+                self.create(comic_id, details, sink).await
             }
-            ComicCommand::Update(changes) => {
-                let changes = changes.against(self.live()?);
-                if !changes.is_empty() {
-                    sink.write(ComicEvent::ComicUpdated { changes }, self).await;
-                }
-            }
-            ComicCommand::Delete => {
-                self.live()?;
-                sink.write(ComicEvent::ComicDeleted {}, self).await;
-            }
+            ComicCommand::Update(changes) => self.update(changes, sink).await,
+            ComicCommand::Delete => self.delete(sink).await,
             ComicCommand::ClaimChapterNumber {
                 chapter_id,
                 language,
                 number,
             } => {
                 self.claim(chapter_id, language, number, services.as_ref(), sink)
-                    .await?;
+                    .await
             }
             ComicCommand::ReleaseChapterNumber {
                 chapter_id,
                 language,
                 number,
             } => {
-                let key = (language, number);
-                if self.numbers.get(&key) == Some(&chapter_id) {
-                    let (language, number) = key;
-                    let event = ComicEvent::ChapterNumberReleased {
-                        chapter_id,
-                        language,
-                        number,
-                    };
-                    sink.write(event, self).await;
-                }
+                self.release(chapter_id, language, number, sink).await;
+                Ok(())
             }
-            ComicCommand::SetCover { image } => {
-                self.live()?;
-                if self.cover.as_ref() != Some(&image) {
-                    sink.write(ComicEvent::CoverSet { image }, self).await;
-                }
-            }
-            ComicCommand::RemoveCover => {
-                self.live()?;
-                if self.cover.is_none() {
-                    return Err(ComicError::NoCover);
-                }
-                sink.write(ComicEvent::CoverRemoved {}, self).await;
-            }
+            ComicCommand::SetCover { image } => self.set_cover(image, sink).await,
+            ComicCommand::RemoveCover => self.remove_cover(sink).await,
         }
-        Ok(())
     }
 
     fn apply(&mut self, event: ComicEvent) {

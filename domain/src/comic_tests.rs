@@ -1,6 +1,7 @@
 //! Given/when/then tests of the Comic aggregate.
 
 use super::*;
+use crate::values::{ComicStatus, ComicTitle, ComicType, Description, Genres, NameList};
 use cqrs_es::test::TestFramework;
 
 // ---- fakes of the services ----

@@ -102,6 +102,87 @@ impl Page {
     pub fn next_number(&self) -> u32 {
         self.pages.keys().next_back().map_or(1, |n| n + 1)
     }
+
+    async fn put(
+        &mut self,
+        services: &dyn PageServices,
+        chapter_id: Uuid,
+        number: u32,
+        image: Image,
+        sink: &EventSink<Self>,
+    ) -> Result<(), PageError> {
+        if number < 1 {
+            return Err(PageError::BadNumber);
+        }
+        let comic_id = live_comic(services, chapter_id).await?;
+        let event = match self.pages.get(&number) {
+            Some(old) if *old == image => return Ok(()),
+            Some(_) => PageEvent::PageReplaced {
+                comic_id,
+                number,
+                image,
+            },
+            None => PageEvent::PageAdded {
+                comic_id,
+                number,
+                image,
+            },
+        };
+        sink.write(event, self).await;
+        Ok(())
+    }
+
+    async fn append(
+        &mut self,
+        services: &dyn PageServices,
+        chapter_id: Uuid,
+        images: Vec<Image>,
+        sink: &EventSink<Self>,
+    ) -> Result<(), PageError> {
+        if images.is_empty() {
+            return Err(PageError::NothingToAppend);
+        }
+        let comic_id = live_comic(services, chapter_id).await?;
+        for image in images {
+            let number = self.next_number();
+            let event = PageEvent::PageAdded {
+                comic_id,
+                number,
+                image,
+            };
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    async fn remove(
+        &mut self,
+        services: &dyn PageServices,
+        chapter_id: Uuid,
+        number: u32,
+        sink: &EventSink<Self>,
+    ) -> Result<(), PageError> {
+        let comic_id = live_comic(services, chapter_id).await?;
+        if !self.pages.contains_key(&number) {
+            return Err(PageError::PageNotFound);
+        }
+        sink.write(PageEvent::PageRemoved { comic_id, number }, self)
+            .await;
+        Ok(())
+    }
+
+    async fn remove_all(
+        &mut self,
+        services: &dyn PageServices,
+        chapter_id: Uuid,
+        sink: &EventSink<Self>,
+    ) -> Result<(), PageError> {
+        let comic_id = live_comic(services, chapter_id).await?;
+        if !self.pages.is_empty() {
+            sink.write(PageEvent::PagesCleared { comic_id }, self).await;
+        }
+        Ok(())
+    }
 }
 
 async fn live_comic(services: &dyn PageServices, chapter_id: Uuid) -> Result<Uuid, PageError> {
@@ -131,57 +212,17 @@ impl Aggregate for Page {
                 chapter_id,
                 number,
                 image,
-            } => {
-                if number < 1 {
-                    return Err(PageError::BadNumber);
-                }
-                let comic_id = live_comic(services, chapter_id).await?;
-                let event = match self.pages.get(&number) {
-                    Some(old) if *old == image => return Ok(()),
-                    Some(_) => PageEvent::PageReplaced {
-                        comic_id,
-                        number,
-                        image,
-                    },
-                    None => PageEvent::PageAdded {
-                        comic_id,
-                        number,
-                        image,
-                    },
-                };
-                sink.write(event, self).await;
-            }
+            } => self.put(services, chapter_id, number, image, sink).await,
             PageCommand::Append { chapter_id, images } => {
-                if images.is_empty() {
-                    return Err(PageError::NothingToAppend);
-                }
-                let comic_id = live_comic(services, chapter_id).await?;
-                for image in images {
-                    let number = self.next_number();
-                    let event = PageEvent::PageAdded {
-                        comic_id,
-                        number,
-                        image,
-                    };
-                    sink.write(event, self).await;
-                }
+                self.append(services, chapter_id, images, sink).await
             }
             PageCommand::Remove { chapter_id, number } => {
-                let comic_id = live_comic(services, chapter_id).await?;
-                if !self.pages.contains_key(&number) {
-                    return Err(PageError::PageNotFound);
-                }
-                sink.write(PageEvent::PageRemoved { comic_id, number }, self)
-                    .await;
+                self.remove(services, chapter_id, number, sink).await
             }
             PageCommand::RemoveAll { chapter_id } => {
-                let comic_id = live_comic(services, chapter_id).await?;
-                if !self.pages.is_empty() {
-                    sink.write(PageEvent::PagesCleared { comic_id }, self).await;
-                }
+                self.remove_all(services, chapter_id, sink).await
             }
         }
-        Ok(())
     }
 
     fn apply(&mut self, event: PageEvent) {

@@ -1,16 +1,15 @@
 //! NATS JetStream for the comics platform: the stream and consumer
-//! definitions of `nats/definitions`, the event record every message carries
-//! (the audit item of API.md), and the relay that tails the Postgres event
-//! log in commit order and publishes it without loss, gap or duplicate.
+//! definitions of `nats/definitions`, the relay that tails the Postgres event
+//! log in commit order (read with `comics_eventlog`) and publishes it without
+//! loss, gap or duplicate, the ordered-consumer workers, and the audit's
+//! sealer, published heads and verify.
 #![forbid(unsafe_code)]
 
 pub mod audit;
-pub mod record;
 pub mod relay;
 pub mod stream;
 pub mod worker;
 
-pub use record::{CommitCursor, EventRecord};
 pub use stream::Names;
 
 /// The longest wait between two attempts to reconnect to a lost server.

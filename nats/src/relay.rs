@@ -22,13 +22,19 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage, stream};
 use async_trait::async_trait;
+use comics_eventlog::record::{any_after, read_committed_after, CommitCursor, EventRecord};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
-use crate::record::{any_after, read_committed_after, CommitCursor, EventRecord};
 use crate::stream::{ensure_stream, Names};
 use crate::worker::{supervise, Attempt, Leadership, Stop};
+
+mod flight;
+mod meter;
+
+use flight::Flight;
+use meter::Meter;
 
 pub const TX_ID_HEADER: &str = "Comics-Tx-Id";
 pub const POSITION_HEADER: &str = "Comics-Position";
@@ -125,44 +131,9 @@ impl Relay {
                 meter.published(&flight, flights.is_empty(), leader).await?;
             }
             meter.caught_up();
-            // Nothing releasable. If events exist that an older, still open
-            // transaction holds back, poll soon.
+            // Nothing releasable: wait until there may be.
             self.save_cursor(end.cursor, &mut saved).await?;
-            if any_after(&mut *leader, end.cursor).await? {
-                backoff = (backoff * 2).min(Duration::from_millis(50));
-                tokio::select! {
-                    _ = shutdown.cancelled() => {}
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                continue;
-            }
-            // Else fall asleep, holding the "asleep" lock: appends NOTIFY only
-            // while it is held (a NOTIFY serialises committing transactions,
-            // so under load, when the relay is awake, none is sent). It can
-            // only be taken when no append is in flight, and every append
-            // after that NOTIFYs; so a look after taking it sees every append
-            // that will not wake us.
-            if !try_lock(leader, ASLEEP_LOCK).await? {
-                // An append is in flight: it is about to commit, or a slow
-                // client holds it open; poll with the same backoff (each
-                // poll reads pg_locks, which every starting writer waits on).
-                backoff = (backoff * 2).min(Duration::from_millis(50));
-                tokio::select! {
-                    _ = shutdown.cancelled() => {}
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                continue;
-            }
-            if any_after(&mut *leader, end.cursor).await? {
-                unlock(leader, ASLEEP_LOCK).await?;
-                continue;
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => {}
-                n = listener.recv() => { n?; }
-                _ = tokio::time::sleep(IDLE_POLL) => {}
-            }
-            unlock(leader, ASLEEP_LOCK).await?;
+            wait(leader, &mut listener, end.cursor, &mut backoff, shutdown).await?;
         }
         // Shutdown: the batches in hand are finished.
         while let Some(mut flight) = flights.pop_front() {
@@ -180,7 +151,10 @@ impl Relay {
     ) -> anyhow::Result<Flight> {
         let mut acks: Vec<PublishAckFuture> = Vec::with_capacity(batch.len());
         // Exported, each event's publication is a span in its request's trace.
-        let _spans = crate::record::traced(batch.iter().map(|(_, record)| record), "relay publish");
+        let _spans = comics_eventlog::record::traced(
+            batch.iter().map(|(_, record)| record),
+            "relay publish",
+        );
         for (i, (cursor, record)) in batch.iter().enumerate() {
             let message = PublishMessage::build()
                 .payload(serde_json::to_vec(record)?.into())
@@ -270,6 +244,56 @@ async fn unlock(db: &mut sqlx::PgConnection, key: &str) -> sqlx::Result<()> {
         .map(|_| ())
 }
 
+/// Waits, with nothing releasable after `end`, until there may be: if
+/// events exist that an older, still open transaction holds back, polls
+/// soon (`backoff`, doubling); else falls asleep until an append NOTIFYs,
+/// [`IDLE_POLL`] passes or `shutdown`.
+async fn wait(
+    leader: &mut sqlx::PgConnection,
+    listener: &mut PgListener,
+    end: CommitCursor,
+    backoff: &mut Duration,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    if any_after(&mut *leader, end).await? {
+        pause(backoff, shutdown).await;
+        return Ok(());
+    }
+    // Else fall asleep, holding the "asleep" lock: appends NOTIFY only
+    // while it is held (a NOTIFY serialises committing transactions,
+    // so under load, when the relay is awake, none is sent). It can
+    // only be taken when no append is in flight, and every append
+    // after that NOTIFYs; so a look after taking it sees every append
+    // that will not wake us.
+    if !try_lock(leader, ASLEEP_LOCK).await? {
+        // An append is in flight: it is about to commit, or a slow
+        // client holds it open; poll with the same backoff (each
+        // poll reads pg_locks, which every starting writer waits on).
+        pause(backoff, shutdown).await;
+        return Ok(());
+    }
+    if any_after(&mut *leader, end).await? {
+        unlock(leader, ASLEEP_LOCK).await?;
+        return Ok(());
+    }
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        n = listener.recv() => { n?; }
+        _ = tokio::time::sleep(IDLE_POLL) => {}
+    }
+    unlock(leader, ASLEEP_LOCK).await?;
+    Ok(())
+}
+
+/// Doubles `backoff` (up to 50 ms) and sleeps that long, or until `shutdown`.
+async fn pause(backoff: &mut Duration, shutdown: &CancellationToken) {
+    *backoff = (*backoff * 2).min(Duration::from_millis(50));
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        _ = tokio::time::sleep(*backoff) => {}
+    }
+}
+
 /// Reads where the stream ends from its last message's headers.
 pub async fn stream_end(stream: &stream::Stream) -> anyhow::Result<StreamEnd> {
     let info = stream.get_info().await.context("cannot read stream info")?;
@@ -297,94 +321,4 @@ pub async fn stream_end(stream: &stream::Stream) -> anyhow::Result<StreamEnd> {
         },
         last_sequence,
     })
-}
-
-/// A batch sent, its acknowledgements outstanding.
-struct Flight {
-    acks: Vec<PublishAckFuture>,
-    /// The stream sequence the batch follows.
-    after: u64,
-    /// Where the stream ends once the batch is in.
-    end: StreamEnd,
-    /// When its newest event was recorded.
-    newest: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-impl Flight {
-    /// Awaits the acknowledgements, each the sequence after the one before;
-    /// `end` is where the stream ended before the batch.
-    async fn confirm(&mut self, end: StreamEnd) -> anyhow::Result<StreamEnd> {
-        anyhow::ensure!(
-            end.last_sequence == self.after,
-            "batches confirmed out of turn (the stream ends at {}, the batch follows {})",
-            end.last_sequence,
-            self.after
-        );
-        let mut last_sequence = self.after;
-        for ack in std::mem::take(&mut self.acks) {
-            let ack = ack.await.context("publish was not acknowledged")?;
-            if ack.duplicate || ack.sequence != last_sequence + 1 {
-                anyhow::bail!(
-                    "stream out of step (expected sequence {}, got {}{})",
-                    last_sequence + 1,
-                    ack.sequence,
-                    if ack.duplicate { ", duplicate" } else { "" }
-                );
-            }
-            last_sequence = ack.sequence;
-        }
-        debug_assert_eq!(last_sequence, self.end.last_sequence);
-        Ok(self.end)
-    }
-}
-
-/// The relay's metrics (see `comics_common::metrics`).
-#[derive(Default)]
-struct Meter {
-    /// When the events behind were last counted.
-    counted: Option<Instant>,
-}
-
-/// How often the relay counts the events behind it while it is behind.
-const COUNT_BEHIND_EVERY: Duration = Duration::from_secs(1);
-
-impl Meter {
-    /// `flight` was acknowledged; `last` when it was all there was to read.
-    async fn published(
-        &mut self,
-        flight: &Flight,
-        last: bool,
-        leader: &mut sqlx::PgConnection,
-    ) -> anyhow::Result<()> {
-        let (Some(recorded_at), cursor) = (flight.newest, flight.end.cursor) else {
-            return Ok(());
-        };
-        metrics::gauge!("comics_relay_position").set(cursor.position as f64);
-        metrics::counter!("comics_relay_published_total")
-            .increment(flight.end.last_sequence - flight.after);
-        let lag = (chrono::Utc::now() - recorded_at).num_milliseconds().max(0);
-        metrics::gauge!("comics_relay_seconds_behind").set(lag as f64 / 1000.0);
-        if last {
-            metrics::gauge!("comics_relay_events_behind").set(0.0);
-        } else if self
-            .counted
-            .is_none_or(|t| t.elapsed() >= COUNT_BEHIND_EVERY)
-        {
-            // Positions are handed out at insert, not commit, so this is
-            // what is in the log past the cursor, committed or about to be.
-            let newest: Option<i64> = sqlx::query_scalar("SELECT max(position) FROM events")
-                .fetch_one(&mut *leader)
-                .await?;
-            let behind = newest.unwrap_or(0).saturating_sub(cursor.position).max(0);
-            metrics::gauge!("comics_relay_events_behind").set(behind as f64);
-            self.counted = Some(Instant::now());
-        }
-        Ok(())
-    }
-
-    /// Nothing is left to publish.
-    fn caught_up(&mut self) {
-        metrics::gauge!("comics_relay_events_behind").set(0.0);
-        metrics::gauge!("comics_relay_seconds_behind").set(0.0);
-    }
 }

@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use comics_domain::ComicEvent;
-use comics_nats::EventRecord;
+use comics_eventlog::EventRecord;
 use sqlx::PgConnection;
 use uuid::Uuid;
 

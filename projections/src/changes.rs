@@ -4,7 +4,7 @@
 
 use comics_common::projections::Changes;
 use comics_domain::aggregate_types::{COMIC, POPULARITY};
-use comics_nats::EventRecord;
+use comics_eventlog::EventRecord;
 use uuid::Uuid;
 
 /// The comic an event is about, when the event itself says: a Comic or

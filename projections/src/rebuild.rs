@@ -13,8 +13,8 @@
 
 use anyhow::Context;
 use comics_common::projections::Changes;
-use comics_nats::record::read_committed_after;
-use comics_nats::CommitCursor;
+use comics_eventlog::record::read_committed_after;
+use comics_eventlog::CommitCursor;
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::runtime::{
@@ -86,17 +86,51 @@ async fn rebuild_exclusively(
     report: &dyn Report,
 ) -> anyhow::Result<RebuildReport> {
     let info = projector.info();
-    let live = info.schema;
-    let fresh = format!("{live}_rebuild");
-    ensure_schema(store, projector, live).await?;
+    let fresh = format!("{}_rebuild", info.schema);
+    recreate_fresh(store, projector, &fresh).await?;
+    let mut reader = events.acquire().await?;
+    let (cursor, filled) = fill(&mut reader, store, projector, &fresh, report).await?;
+    let (checkpoint, caught_up) = take_over(&mut reader, store, projector, &fresh, cursor).await?;
+    let applied = filled + caught_up;
+    tracing::info!(
+        projection = info.name,
+        events = applied,
+        checkpoint,
+        "rebuilt"
+    );
+    Ok(RebuildReport {
+        name: info.name,
+        events_applied: applied,
+        checkpoint,
+    })
+}
+
+/// Makes sure the live copy exists, and the fresh copy `fresh` exists empty.
+async fn recreate_fresh(
+    store: &PgPool,
+    projector: &dyn Projector,
+    fresh: &str,
+) -> anyhow::Result<()> {
+    ensure_schema(store, projector, projector.info().schema).await?;
     sqlx::Executor::execute(
         store,
         format!("DROP SCHEMA IF EXISTS {fresh} CASCADE").as_str(),
     )
     .await?;
-    ensure_schema(store, projector, &fresh).await?;
+    ensure_schema(store, projector, fresh).await?;
+    Ok(())
+}
 
-    let mut reader = events.acquire().await?;
+/// Fills the fresh copy from the whole log as far as it is released, page by
+/// page, telling `report`. Returns where it read to and the events applied.
+async fn fill(
+    reader: &mut PgConnection,
+    store: &PgPool,
+    projector: &dyn Projector,
+    fresh: &str,
+    report: &dyn Report,
+) -> anyhow::Result<(CommitCursor, u64)> {
+    let info = projector.info();
     let total: i64 =
         sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = ANY($1)")
             .bind(info.aggregate_types)
@@ -116,7 +150,7 @@ async fn rebuild_exclusively(
         let mut cursor = CommitCursor::default();
         loop {
             let page =
-                read_committed_after(&mut reader, cursor, info.aggregate_types, PAGE).await?;
+                read_committed_after(&mut *reader, cursor, info.aggregate_types, PAGE).await?;
             let Some((last, _)) = page.last() else { break };
             cursor = *last;
             let page: Vec<_> = page.into_iter().map(|(_, e)| (None, e)).collect();
@@ -133,18 +167,34 @@ async fn rebuild_exclusively(
     let write = async {
         while let Some(page) = next.recv().await {
             let mut tx = begin(store).await?;
-            apply_fresh(&mut tx, projector, &fresh, &page, &mut sequences).await?;
+            apply_fresh(&mut tx, projector, fresh, &page, &mut sequences).await?;
             tx.commit().await?;
             applied += page.len() as u64;
             report.progress(progress(applied));
         }
         let mut tx = begin(store).await?;
-        write_applied(&mut tx, &fresh, &sequences).await?;
+        write_applied(&mut tx, fresh, &sequences).await?;
         tx.commit().await?;
         anyhow::Ok(())
     };
-    let (mut cursor, ()) = tokio::try_join!(read, write)?;
+    let (cursor, ()) = tokio::try_join!(read, write)?;
+    Ok((cursor, applied))
+}
 
+/// In one transaction that holds the live checkpoint's table: catches the
+/// fresh copy up with the log after `cursor`, gives it the live checkpoint
+/// and swaps it in for the live copy. Returns the checkpoint and the events
+/// applied.
+async fn take_over(
+    reader: &mut PgConnection,
+    store: &PgPool,
+    projector: &dyn Projector,
+    fresh: &str,
+    mut cursor: CommitCursor,
+) -> anyhow::Result<(u64, u64)> {
+    let info = projector.info();
+    let live = info.schema;
+    let mut applied = 0u64;
     let mut tx = store.begin().await?;
     // The whole table, not the row: a projector's batch starts by locking
     // the checkpoint row, which first takes a weak lock on the table; had we
@@ -158,12 +208,12 @@ async fn rebuild_exclusively(
     .await?;
     let checkpoint = lock_checkpoint(&mut tx, live).await?;
     loop {
-        let page = read_committed_after(&mut reader, cursor, info.aggregate_types, PAGE).await?;
+        let page = read_committed_after(&mut *reader, cursor, info.aggregate_types, PAGE).await?;
         let Some((last, _)) = page.last() else { break };
         cursor = *last;
         applied += page.len() as u64;
         let page: Vec<_> = page.into_iter().map(|(_, e)| (None, e)).collect();
-        apply_in(&mut tx, projector, &fresh, 0, &page).await?;
+        apply_in(&mut tx, projector, fresh, 0, &page).await?;
     }
     sqlx::query(&format!(
         "UPDATE {fresh}.checkpoint SET stream_sequence = $1, updated_at = now() WHERE id = 1"
@@ -179,17 +229,7 @@ async fn rebuild_exclusively(
     swap_in(&mut tx, &swap).await?;
     crate::runtime::notify_changed(&mut tx, projector, &Changes::everything()).await?;
     tx.commit().await?;
-    tracing::info!(
-        projection = info.name,
-        events = applied,
-        checkpoint,
-        "rebuilt"
-    );
-    Ok(RebuildReport {
-        name: info.name,
-        events_applied: applied,
-        checkpoint,
-    })
+    Ok((checkpoint, applied))
 }
 
 /// Runs `swap` (renames and drop) under a savepoint. Readers lock the live

@@ -1,6 +1,6 @@
 //! `GET /api/v1/audit/events` (admin): the event log itself, oldest first
 //! (commit order), filtered, paged by an opaque cursor
-//! (`comics_nats::audit::query`).
+//! (`comics_eventlog::audit::query`).
 
 use std::sync::Arc;
 
@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use comics_common::auth::{Admin, Jwt};
 use comics_common::http::QueryParams;
 use comics_common::Problem;
-use comics_nats::audit::query::{self, Filter, DEFAULT_LIMIT, MAX_FILTER_LEN, MAX_LIMIT};
-use comics_nats::{CommitCursor, EventRecord};
+use comics_eventlog::audit::query::{self, Filter, DEFAULT_LIMIT, MAX_FILTER_LEN, MAX_LIMIT};
+use comics_eventlog::{CommitCursor, EventRecord};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 

@@ -55,31 +55,117 @@ pub use state::QueryState;
 /// bearer token (401) before waiting.
 /// Fallbacks for unknown paths are left to whoever composes routers.
 pub fn router(state: QueryState) -> Router {
-    let catalog_store = ProjectionStore::new(CATALOG, state.catalog.clone());
-    // Chapters (with their page counts), pages, covers and genres show
-    // nothing of ratings, bookmarks or views.
-    let chapters_store = catalog_store.showing(&[COMIC, CHAPTER, PAGE]);
-    let ratings_store = ProjectionStore::new(RATINGS, state.ratings.clone());
-    let bookmarks_store = ProjectionStore::new(BOOKMARKS, state.bookmarks.clone());
-    let popularity_store = ProjectionStore::new(POPULARITY, state.popularity.clone());
-    let plans_store = ProjectionStore::new(PLANS, state.plans.clone());
+    let stores = Stores::of(&state);
     // Everything a comic's stats show.
     let comic_stores = [
-        &catalog_store,
-        &ratings_store,
-        &popularity_store,
-        &bookmarks_store,
+        &stores.catalog,
+        &stores.ratings,
+        &stores.popularity,
+        &stores.bookmarks,
     ];
-    let timeout = state.consistency_timeout;
-    let views = state.views.clone();
-    let cache = state.cache.clone();
-    // Each group of routes names the stores it reads once: its consistency
-    // gate waits on them and its cached answers follow their changes.
-    let reads = |routes: Router<QueryState>, stores: &[&ProjectionStore], keep: Keep| {
-        let gate = ConsistencyGate::new(stores.iter().map(|s| (*s).clone()).collect(), timeout)
-            .with_views(views.clone());
+    let reads = Reads::of(&state);
+    let signed_in = |routes: Router<QueryState>| {
+        routes.route_layer(from_fn_with_state(state.clone(), signed_in))
+    };
+    let api = Router::new()
+        // A document or a list is read from the catalog alone.
+        .merge(reads.of_stores(comics::routes(), &[&stores.catalog], Keep::KEPT))
+        // Stats read the catalog only to know the comic exists: its deletion
+        // is announced by the other three as well (they follow Comic events),
+        // so the catalog's other changes leave kept stats alone.
+        .merge(reads.of_stores(
+            comics::stats_routes(),
+            &comic_stores,
+            Keep::Answers {
+                clock_bound: true,
+                unless: Some(CATALOG),
+            },
+        ))
+        .merge(reads.of_stores(chapters::routes(), &[&stores.chapters], Keep::KEPT))
+        // Bytes are not kept in the read cache (object storage and HTTP
+        // caches keep them): each read is one primary-key row, then storage.
+        .merge(reads.of_stores(pages::routes(), &[&stores.chapters], Keep::No))
+        .merge(reads.of_stores(genres::routes(), &[&stores.chapters], Keep::KEPT))
+        .merge(reads.of_stores(ratings::ranking_routes(), &[&stores.ratings], Keep::KEPT))
+        .merge(reads.of_stores(
+            popularity::ranking_routes(),
+            &[&stores.popularity, &stores.ratings],
+            Keep::CLOCK_BOUND,
+        ))
+        // Plans: any plan's change invalidates every kept plans answer.
+        .merge(reads.of_stores(plans::routes(), &[&stores.plans], Keep::KEPT))
+        .merge(signed_in(reads.of_stores(
+            ratings::my_routes(),
+            &[&stores.ratings],
+            Keep::No,
+        )))
+        .merge(signed_in(reads.of_stores(
+            bookmarks::my_routes(),
+            &[&stores.bookmarks],
+            Keep::No,
+        )))
+        .with_state(state);
+    Router::new().nest("/api/v1", api)
+}
+
+/// The query stores the routes read.
+struct Stores {
+    catalog: ProjectionStore,
+    /// The catalog as chapters, pages, covers and genres see it.
+    chapters: ProjectionStore,
+    ratings: ProjectionStore,
+    bookmarks: ProjectionStore,
+    popularity: ProjectionStore,
+    plans: ProjectionStore,
+}
+
+impl Stores {
+    fn of(state: &QueryState) -> Self {
+        let catalog = ProjectionStore::new(CATALOG, state.catalog.clone());
+        Self {
+            // Chapters (with their page counts), pages, covers and genres show
+            // nothing of ratings, bookmarks or views.
+            chapters: catalog.showing(&[COMIC, CHAPTER, PAGE]),
+            catalog,
+            ratings: ProjectionStore::new(RATINGS, state.ratings.clone()),
+            bookmarks: ProjectionStore::new(BOOKMARKS, state.bookmarks.clone()),
+            popularity: ProjectionStore::new(POPULARITY, state.popularity.clone()),
+            plans: ProjectionStore::new(PLANS, state.plans.clone()),
+        }
+    }
+}
+
+/// What a group of reads is wrapped in: each group of routes names the
+/// stores it reads once; its consistency gate waits on them and its cached
+/// answers follow their changes.
+struct Reads {
+    timeout: std::time::Duration,
+    views: Option<ViewsSource>,
+    cache: Option<std::sync::Arc<cache::ResponseCache>>,
+}
+
+impl Reads {
+    fn of(state: &QueryState) -> Self {
+        Self {
+            timeout: state.consistency_timeout,
+            views: state.views.clone(),
+            cache: state.cache.clone(),
+        }
+    }
+
+    /// `routes`, reading `stores`, behind their consistency gate and, as
+    /// `keep` says, the read cache.
+    fn of_stores(
+        &self,
+        routes: Router<QueryState>,
+        stores: &[&ProjectionStore],
+        keep: Keep,
+    ) -> Router<QueryState> {
+        let gate =
+            ConsistencyGate::new(stores.iter().map(|s| (*s).clone()).collect(), self.timeout)
+                .with_views(self.views.clone());
         let routes = routes.route_layer(from_fn_with_state(gate, consistency::require));
-        match (&cache, keep) {
+        match (&self.cache, keep) {
             (
                 Some(cache),
                 Keep::Answers {
@@ -100,53 +186,7 @@ pub fn router(state: QueryState) -> Router {
             }
             _ => routes,
         }
-    };
-    let signed_in = |routes: Router<QueryState>| {
-        routes.route_layer(from_fn_with_state(state.clone(), signed_in))
-    };
-    let api = Router::new()
-        // A document or a list is read from the catalog alone.
-        .merge(reads(comics::routes(), &[&catalog_store], Keep::KEPT))
-        // Stats read the catalog only to know the comic exists: its deletion
-        // is announced by the other three as well (they follow Comic events),
-        // so the catalog's other changes leave kept stats alone.
-        .merge(reads(
-            comics::stats_routes(),
-            &comic_stores,
-            Keep::Answers {
-                clock_bound: true,
-                unless: Some(CATALOG),
-            },
-        ))
-        .merge(reads(chapters::routes(), &[&chapters_store], Keep::KEPT))
-        // Bytes are not kept in the read cache (object storage and HTTP
-        // caches keep them): each read is one primary-key row, then storage.
-        .merge(reads(pages::routes(), &[&chapters_store], Keep::No))
-        .merge(reads(genres::routes(), &[&chapters_store], Keep::KEPT))
-        .merge(reads(
-            ratings::ranking_routes(),
-            &[&ratings_store],
-            Keep::KEPT,
-        ))
-        .merge(reads(
-            popularity::ranking_routes(),
-            &[&popularity_store, &ratings_store],
-            Keep::CLOCK_BOUND,
-        ))
-        // Plans: any plan's change invalidates every kept plans answer.
-        .merge(reads(plans::routes(), &[&plans_store], Keep::KEPT))
-        .merge(signed_in(reads(
-            ratings::my_routes(),
-            &[&ratings_store],
-            Keep::No,
-        )))
-        .merge(signed_in(reads(
-            bookmarks::my_routes(),
-            &[&bookmarks_store],
-            Keep::No,
-        )))
-        .with_state(state);
-    Router::new().nest("/api/v1", api)
+    }
 }
 
 /// Whether a group of routes' answers are kept in the read cache.

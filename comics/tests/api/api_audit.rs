@@ -8,8 +8,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Duration as Ttl;
-use comics_nats::audit::{chain, heads, query, verify};
-use comics_nats::EventRecord;
+use comics_eventlog::audit::{chain, query};
+use comics_eventlog::EventRecord;
+use comics_nats::audit::{heads, verify};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -423,7 +424,7 @@ async fn each_filter_is_answered_from_an_index() {
     let mut db = pool.acquire().await.unwrap();
     // The whole log in commit order, as the unfiltered walk reads it.
     let mut log: Vec<(i64, EventRecord)> = Vec::new();
-    let mut after = comics_nats::CommitCursor::default();
+    let mut after = comics_eventlog::CommitCursor::default();
     loop {
         let page = query::page(&mut db, &query::Filter::default(), after, 1000)
             .await
@@ -495,7 +496,9 @@ async fn each_filter_is_answered_from_an_index() {
         ("since and until", window),
         ("none", query::Filter::default()),
     ];
-    let bound = comics_nats::record::release_bound(&mut *db).await.unwrap();
+    let bound = comics_eventlog::record::release_bound(&mut *db)
+        .await
+        .unwrap();
     let sealed = query::sealed_end(&mut db).await.unwrap();
     for (name, filter) in &cases {
         let by_seals = filter.by_seals().then_some(sealed);

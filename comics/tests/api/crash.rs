@@ -16,9 +16,9 @@ use crate::support::pipeline::{
 use crate::support::{eventually, TestEnv};
 use async_nats::jetstream::{self, message::PublishMessage};
 use comics::Roles;
-use comics_nats::record::read_committed_after;
+use comics_eventlog::record::read_committed_after;
+use comics_eventlog::CommitCursor;
 use comics_nats::relay::{POSITION_HEADER, TX_ID_HEADER};
-use comics_nats::CommitCursor;
 use comics_projections::bookmarks::BookmarksProjector;
 use comics_projections::catalog::CatalogProjector;
 use comics_projections::ratings::RatingsProjector;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::support::client::{consistency, json_with, TestApp};
 use crate::support::eventually;
 use crate::support::pipeline::{bounded, schema_snapshot, settle};
-use comics_nats::record::{read_committed_after, CommitCursor};
+use comics_eventlog::record::{read_committed_after, CommitCursor};
 use comics_projections::bookmarks::BookmarksProjector;
 use comics_projections::ratings::RatingsProjector;
 use comics_projections::rebuild::rebuild;

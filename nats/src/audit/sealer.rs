@@ -18,12 +18,12 @@ use anyhow::Context;
 use async_nats::jetstream::{self, consumer::PullConsumer};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use comics_eventlog::audit::chain::{self, Seal, GENESIS};
+use comics_eventlog::EventRecord;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use super::chain::{self, Seal, GENESIS};
 use super::heads::{self, Head, HEAD_EVERY};
-use crate::record::EventRecord;
 use crate::relay::TX_ID_HEADER;
 use crate::stream::{ensure_audit_heads_stream, ensure_stream, Names};
 use crate::worker::ordered::{self, Batching, Delivered, OrderedConsumer};
@@ -50,6 +50,37 @@ pub struct Chain {
     last: Option<Head>,
     published: i64,
     published_at: Instant,
+}
+
+impl Chain {
+    /// The chain ending at `index` with `seal`, `last` the head to publish.
+    fn at(index: i64, seal: Seal, recorded_max: Option<DateTime<Utc>>, last: Option<Head>) -> Self {
+        Self {
+            index,
+            seal,
+            recorded_max,
+            last,
+            published: 0,
+            published_at: Instant::now(),
+        }
+    }
+
+    /// The chain ending at the stored seal `last` (its `seal`, read).
+    fn after(last: LastSeal, seal: Seal, recorded_max: Option<DateTime<Utc>>) -> Self {
+        // The last seal's head is published again when the stream is next
+        // quiet (a crash may have come between its commit and its head; a
+        // head published twice keeps its first message).
+        let head = Head {
+            chain_index: last.chain_index,
+            position: last.position,
+            aggregate_type: last.aggregate_type,
+            aggregate_id: last.aggregate_id,
+            sequence: last.sequence,
+            seal: chain::hex(&seal),
+            published_at: chrono::Utc::now(),
+        };
+        Self::at(last.chain_index, seal, recorded_max, Some(head))
+    }
 }
 
 impl Sealer {
@@ -110,34 +141,16 @@ impl OrderedConsumer for Sealer {
         )
         .fetch_optional(&self.pool)
         .await?;
-        let Some(LastSeal {
-            chain_index: index,
-            seal,
-            stream_sequence,
-            position,
-            aggregate_type,
-            aggregate_id,
-            sequence,
-            recorded_max,
-        }) = last
-        else {
-            let chain = Chain {
-                index: 0,
-                seal: GENESIS,
-                recorded_max: None,
-                last: None,
-                published: 0,
-                published_at: Instant::now(),
-            };
-            return Ok((0, chain));
+        let Some(mut last) = last else {
+            return Ok((0, Chain::at(0, GENESIS, None, None)));
         };
-        let seal: Seal = seal
+        let seal: Seal = std::mem::take(&mut last.seal)
             .try_into()
-            .map_err(|_| anyhow::anyhow!("audit seal {index} is not 32 bytes"))?;
+            .map_err(|_| anyhow::anyhow!("audit seal {} is not 32 bytes", last.chain_index))?;
         // Sealed by a version that did not keep the maximum: the log's
         // newest `recorded_at` is at least the chain's, and a maximum stored
         // too high is safe (see the migration).
-        let recorded_max = match recorded_max {
+        let recorded_max = match last.recorded_max {
             Some(at) => Some(at),
             None => {
                 sqlx::query_scalar("SELECT max(recorded_at) FROM events")
@@ -145,26 +158,8 @@ impl OrderedConsumer for Sealer {
                     .await?
             }
         };
-        // The last seal's head is published again when the stream is next
-        // quiet (a crash may have come between its commit and its head; a
-        // head published twice keeps its first message).
-        let chain = Chain {
-            index,
-            seal,
-            recorded_max,
-            last: Some(Head {
-                chain_index: index,
-                position,
-                aggregate_type,
-                aggregate_id,
-                sequence,
-                seal: chain::hex(&seal),
-                published_at: chrono::Utc::now(),
-            }),
-            published: 0,
-            published_at: Instant::now(),
-        };
-        Ok((stream_sequence as u64, chain))
+        let stream_sequence = last.stream_sequence as u64;
+        Ok((stream_sequence, Chain::after(last, seal, recorded_max)))
     }
 
     async fn consumer(&self, start: u64) -> anyhow::Result<PullConsumer> {

@@ -22,20 +22,21 @@
 //! event the snapshot holds: a head past the end of the log means events
 //! were deleted from its end.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use anyhow::Context;
 use async_nats::jetstream;
-use futures::{Stream, StreamExt};
+use comics_eventlog::audit::chain::{self, Seal};
+use comics_eventlog::record::{release_bound, CommitCursor, EventRecord, Row};
+use futures::StreamExt;
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
-use super::chain::{self, Seal, GENESIS};
-use super::heads::{self, Head};
-use crate::record::{release_bound, CommitCursor, EventRecord, Row};
+use super::heads;
 use crate::stream::Names;
 
-/// The most events kept for finding the culprit between two heads.
-const WINDOW: usize = 100_000;
+mod check;
+
+use check::{Check, Rewritten, SealRow};
 
 /// What the check found.
 #[derive(Debug, Clone)]
@@ -76,38 +77,6 @@ impl std::fmt::Display for Failure {
             self.chain_index,
             self.reason
         )
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct SealRow {
-    chain_index: i64,
-    tx_id: i64,
-    position: i64,
-    aggregate_type: String,
-    aggregate_id: String,
-    sequence: i64,
-    seal: Vec<u8>,
-    stream_sequence: i64,
-}
-
-impl SealRow {
-    fn failure(&self, reason: impl Into<String>) -> Failure {
-        Failure {
-            chain_index: self.chain_index,
-            position: self.position,
-            aggregate_type: self.aggregate_type.clone(),
-            aggregate_id: self.aggregate_id.clone(),
-            sequence: self.sequence,
-            reason: reason.into(),
-        }
-    }
-
-    fn names(&self, e: &EventRecord) -> bool {
-        self.position == e.position
-            && self.sequence == e.sequence
-            && self.aggregate_type == e.aggregate_type
-            && self.aggregate_id == e.aggregate_id
     }
 }
 
@@ -172,186 +141,6 @@ pub async fn verify(
     Ok(verification)
 }
 
-/// The walk's state.
-struct Check {
-    heads: BTreeMap<i64, Head>,
-    index: i64,
-    sealed: i64,
-    stored: Seal,
-    computed: Seal,
-    /// Each aggregate's last sequence, by type then id.
-    sequences: HashMap<String, HashMap<String, i64>>,
-    heads_checked: usize,
-    last_good_head: Option<i64>,
-    /// The events since the last matching head: chain index, stream
-    /// sequence, position.
-    window: Vec<(i64, Option<i64>, i64)>,
-    failure: Option<Failure>,
-    /// A head did not match: the window to search.
-    rewritten: Option<Rewritten>,
-}
-
-/// Events and seals rewritten together: the head that caught it, and the
-/// events since the last head that matched.
-struct Rewritten {
-    head: Head,
-    last_good_head: Option<i64>,
-    window: Vec<(i64, Option<i64>, i64)>,
-}
-
-impl Check {
-    fn new(heads: BTreeMap<i64, Head>) -> Self {
-        Self {
-            heads,
-            index: 0,
-            sealed: 0,
-            stored: GENESIS,
-            computed: GENESIS,
-            sequences: HashMap::new(),
-            heads_checked: 0,
-            last_good_head: None,
-            window: Vec::new(),
-            failure: None,
-            rewritten: None,
-        }
-    }
-
-    async fn run(
-        &mut self,
-        mut events: impl Stream<Item = sqlx::Result<(CommitCursor, EventRecord)>> + Unpin,
-        mut seals: impl Stream<Item = sqlx::Result<SealRow>> + Unpin,
-    ) -> anyhow::Result<()> {
-        let mut seal = seals.next().await.transpose()?;
-        while let Some(item) = events.next().await {
-            let (cursor, event) = item.context("cannot read the event log")?;
-            self.index += 1;
-            let this = seal.take();
-            if let Err(f) = self.event(cursor, &event, this.as_ref()) {
-                self.failure = Some(f);
-                return Ok(());
-            }
-            if this.is_some() {
-                seal = seals.next().await.transpose()?;
-            }
-            if self.rewritten.is_some() {
-                return Ok(());
-            }
-        }
-        if let Some(s) = seal {
-            self.failure =
-                Some(s.failure("the event sealed here is missing from the log: deleted"));
-        } else if let Some((_, head)) = self.heads.range(self.index + 1..).next() {
-            self.failure = Some(Failure {
-                chain_index: head.chain_index,
-                position: head.position,
-                aggregate_type: head.aggregate_type.clone(),
-                aggregate_id: head.aggregate_id.clone(),
-                sequence: head.sequence,
-                reason: format!(
-                    "the log ends at chain #{} but a head was published for this event: \
-                     events were deleted from the end of the log with their seals",
-                    self.index
-                ),
-            });
-        }
-        Ok(())
-    }
-
-    fn event(
-        &mut self,
-        cursor: CommitCursor,
-        e: &EventRecord,
-        seal: Option<&SealRow>,
-    ) -> Result<(), Failure> {
-        let i = self.index;
-        let previous = self.computed;
-        self.computed = chain::seal(&previous, e);
-        if let Some(s) = seal {
-            if s.chain_index != i {
-                return Err(s.failure(format!(
-                    "the seal of chain #{i} is missing (the seals jump to #{})",
-                    s.chain_index
-                )));
-            }
-            if !s.names(e) {
-                let sealed_first = (s.tx_id, s.position) < (cursor.tx_id, cursor.position);
-                return Err(if sealed_first {
-                    s.failure("the event sealed here is missing from the log: deleted")
-                } else {
-                    failure(
-                        i,
-                        e,
-                        "this event is not in the seal chain: inserted into the log",
-                    )
-                });
-            }
-            let expected = if self.stored == previous {
-                self.computed
-            } else {
-                chain::seal(&self.stored, e)
-            };
-            if expected.as_slice() != s.seal.as_slice() {
-                return Err(failure(
-                    i,
-                    e,
-                    "the event differs from what was sealed: edited (or its seal was)",
-                ));
-            }
-            self.stored = expected;
-            self.sealed += 1;
-        }
-        let ids = match self.sequences.get_mut(&e.aggregate_type) {
-            Some(ids) => ids,
-            None => self.sequences.entry(e.aggregate_type.clone()).or_default(),
-        };
-        let last = match ids.get_mut(&e.aggregate_id) {
-            Some(last) => Some(std::mem::replace(last, e.sequence)),
-            None => ids.insert(e.aggregate_id.clone(), e.sequence),
-        };
-        if let Some(last) = last.filter(|l| e.sequence != l + 1) {
-            return Err(failure(
-                i,
-                e,
-                format!(
-                    "sequence {} follows {last} in its aggregate: inserted, deleted or reordered",
-                    e.sequence
-                ),
-            ));
-        }
-        if self.window.len() < WINDOW {
-            self.window
-                .push((i, seal.map(|s| s.stream_sequence), e.position));
-        }
-        if let Some(head) = self.heads.get(&i) {
-            self.heads_checked += 1;
-            if head.seal == chain::hex(&self.computed) && head.position == e.position {
-                self.last_good_head = Some(i);
-                self.window.clear();
-            } else {
-                self.rewritten = Some(Rewritten {
-                    head: head.clone(),
-                    last_good_head: self.last_good_head,
-                    window: std::mem::take(&mut self.window),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(self) -> (Verification, Option<Rewritten>) {
-        (
-            Verification {
-                events: self.index,
-                sealed: self.sealed,
-                heads_checked: self.heads_checked,
-                head: self.computed,
-                failure: self.failure,
-            },
-            self.rewritten,
-        )
-    }
-}
-
 /// The first event since the last matching head that differs from what the
 /// relay published for it; the range when none can be told apart.
 async fn culprit(
@@ -360,21 +149,7 @@ async fn culprit(
     names: &Names,
     rewritten: Rewritten,
 ) -> anyhow::Result<Failure> {
-    let positions: Vec<i64> = rewritten.window.iter().map(|(_, _, p)| *p).collect();
-    let events: HashMap<i64, EventRecord> = sqlx::query_as::<_, Row>(
-        "SELECT tx_id::text::bigint AS tx_id, position, aggregate_type, aggregate_id, sequence, \
-                event_type, event_version, payload, metadata, recorded_at \
-         FROM events WHERE position = ANY($1)",
-    )
-    .bind(&positions)
-    .fetch_all(&mut *db)
-    .await?
-    .into_iter()
-    .map(|r| {
-        let (_, e) = <(CommitCursor, EventRecord)>::from(r);
-        (e.position, e)
-    })
-    .collect();
+    let events = window_events(db, &rewritten.window).await?;
     let stream = js
         .get_stream(names.stream())
         .await
@@ -383,10 +158,7 @@ async fn culprit(
         let (Some(seq), Some(event)) = (stream_sequence, events.get(position)) else {
             continue;
         };
-        let Ok(message) = stream.get_raw_message(*seq as u64).await else {
-            continue;
-        };
-        let Ok(published) = serde_json::from_slice::<EventRecord>(&message.payload) else {
+        let Some(published) = published(&stream, *seq).await else {
             continue;
         };
         let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -401,12 +173,48 @@ async fn culprit(
             ));
         }
     }
+    Ok(rewritten_together(&rewritten))
+}
+
+/// The events of the window (chain index, stream sequence, position), by
+/// position.
+async fn window_events(
+    db: &mut PgConnection,
+    window: &[(i64, Option<i64>, i64)],
+) -> anyhow::Result<HashMap<i64, EventRecord>> {
+    let positions: Vec<i64> = window.iter().map(|(_, _, p)| *p).collect();
+    Ok(sqlx::query_as::<_, Row>(
+        "SELECT tx_id::text::bigint AS tx_id, position, aggregate_type, aggregate_id, sequence, \
+                event_type, event_version, payload, metadata, recorded_at \
+         FROM events WHERE position = ANY($1)",
+    )
+    .bind(&positions)
+    .fetch_all(&mut *db)
+    .await?
+    .into_iter()
+    .map(|r| {
+        let (_, e) = <(CommitCursor, EventRecord)>::from(r);
+        (e.position, e)
+    })
+    .collect())
+}
+
+/// The event the relay published as message `seq` of the events stream, if
+/// it can still be read.
+async fn published(stream: &jetstream::stream::Stream, seq: i64) -> Option<EventRecord> {
+    let message = stream.get_raw_message(seq as u64).await.ok()?;
+    serde_json::from_slice::<EventRecord>(&message.payload).ok()
+}
+
+/// No event told apart: the events since the last matching head up to the
+/// one that did not match were rewritten with their seals.
+fn rewritten_together(rewritten: &Rewritten) -> Failure {
     let head = &rewritten.head;
     let since = rewritten
         .last_good_head
         .map(|h| format!("after chain #{h}"))
         .unwrap_or_else(|| "from the start".into());
-    Ok(Failure {
+    Failure {
         chain_index: head.chain_index,
         position: head.position,
         aggregate_type: head.aggregate_type.clone(),
@@ -416,5 +224,5 @@ async fn culprit(
             "the chain recomputed from the log differs from the head published for this event: \
              events {since} up to here were rewritten together with their seals"
         ),
-    })
+    }
 }

@@ -110,16 +110,7 @@ impl<C: OrderedConsumer> Attempt for Following<'_, C> {
 async fn follow<C: OrderedConsumer>(c: &C, shutdown: &CancellationToken) -> anyhow::Result<Stop> {
     let batching = c.batching();
     let (mut delivered, mut session) = c.resume().await?;
-    // Each pull request asks for a whole batch (the client's default is
-    // 200), so a consumer far behind commits full batches.
-    let mut messages = c
-        .consumer(delivered + 1)
-        .await?
-        .stream()
-        .heartbeat(PULL_HEARTBEAT)
-        .max_messages_per_batch(batching.max.max(1))
-        .messages()
-        .await?;
+    let mut messages = subscribe(c, delivered + 1, &batching).await?;
     let mut first_delivery = true;
     let mut quiet_since_commit = false;
     let meters: Vec<Meter> = c.meters().iter().map(|m| Meter::new(m)).collect();
@@ -136,27 +127,13 @@ async fn follow<C: OrderedConsumer>(c: &C, shutdown: &CancellationToken) -> anyh
         };
         let batch = gather(&mut messages, first, &batching).await?;
         let started = std::time::Instant::now();
-        let mut fresh = Vec::with_capacity(batch.len());
-        let mut pending = 0;
-        for message in &batch {
-            let info = message.info().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let seq = info.stream_sequence;
-            pending = info.pending;
-            if seq <= delivered {
-                continue;
-            }
-            let skipped_expired = first_delivery && batching.may_start_later;
-            if seq != delivered + 1 && !skipped_expired {
-                let expected = delivered + 1;
-                return Ok(Stop::Restart(format!(
-                    "delivered out of turn (expected {expected}, got {seq})"
-                )));
-            }
-            first_delivery = false;
-            delivered = seq;
-            fresh.push(Delivered { seq, message });
-        }
+        let may_skip = first_delivery && batching.may_start_later;
+        let (fresh, pending) = match in_turn(&batch, &mut delivered, may_skip)? {
+            Turn::In { fresh, pending } => (fresh, pending),
+            Turn::Out(reason) => return Ok(Stop::Restart(reason)),
+        };
         if !fresh.is_empty() {
+            first_delivery = false;
             c.commit(&mut session, &fresh, shutdown).await?;
             quiet_since_commit = true;
             for meter in &meters {
@@ -170,6 +147,65 @@ async fn follow<C: OrderedConsumer>(c: &C, shutdown: &CancellationToken) -> anyh
                 .map_err(|e| anyhow::anyhow!("ack failed: {e}"))?;
         }
     }
+}
+
+/// The consumer's messages from stream sequence `start`. Each pull request
+/// asks for a whole batch (the client's default is 200), so a consumer far
+/// behind commits full batches.
+async fn subscribe<C: OrderedConsumer>(
+    c: &C,
+    start: u64,
+    batching: &Batching,
+) -> anyhow::Result<pull::Stream> {
+    Ok(c.consumer(start)
+        .await?
+        .stream()
+        .heartbeat(PULL_HEARTBEAT)
+        .max_messages_per_batch(batching.max.max(1))
+        .messages()
+        .await?)
+}
+
+/// A batch's messages sorted against the last one delivered.
+enum Turn<'a> {
+    /// Those not delivered yet, each the next in the stream, and the
+    /// messages pending after the batch.
+    In {
+        fresh: Vec<Delivered<'a>>,
+        pending: u64,
+    },
+    /// One came out of turn.
+    Out(String),
+}
+
+/// Sorts `batch` against `delivered` (moved on to the last fresh message):
+/// messages already delivered are left out, and the first fresh one may
+/// skip ahead only when `may_skip` (a consumer that may start later than
+/// asked, on its first delivery).
+fn in_turn<'a>(
+    batch: &'a [jetstream::Message],
+    delivered: &mut u64,
+    may_skip: bool,
+) -> anyhow::Result<Turn<'a>> {
+    let mut fresh = Vec::with_capacity(batch.len());
+    let mut pending = 0;
+    for message in batch {
+        let info = message.info().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let seq = info.stream_sequence;
+        pending = info.pending;
+        if seq <= *delivered {
+            continue;
+        }
+        if seq != *delivered + 1 && !(may_skip && fresh.is_empty()) {
+            let expected = *delivered + 1;
+            return Ok(Turn::Out(format!(
+                "delivered out of turn (expected {expected}, got {seq})"
+            )));
+        }
+        *delivered = seq;
+        fresh.push(Delivered { seq, message });
+    }
+    Ok(Turn::In { fresh, pending })
 }
 
 /// `first` and whatever arrives within the linger, up to the batch size.

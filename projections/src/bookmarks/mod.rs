@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use comics_common::projections::{ProjectionInfo, BOOKMARKS};
 use comics_domain::aggregate_types::{COMIC, LIBRARY};
 use comics_domain::LibraryEvent;
-use comics_nats::EventRecord;
+use comics_eventlog::EventRecord;
 use sqlx::PgConnection;
 
 pub struct BookmarksProjector;

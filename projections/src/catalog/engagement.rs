@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use comics_domain::aggregate_types::{LIBRARY, POPULARITY, RATING};
 use comics_domain::{LibraryEvent, PopularityEvent, RatingEvent};
-use comics_nats::EventRecord;
+use comics_eventlog::EventRecord;
 use sqlx::PgConnection;
 use uuid::Uuid;
 

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use comics_common::projections::{Changes, ProjectionInfo, CATALOG};
 use comics_domain::aggregate_types::{CHAPTER, COMIC, PAGE, RATING};
 use comics_domain::{ChapterEvent, ComicEvent, PageEvent};
-use comics_nats::EventRecord;
+use comics_eventlog::EventRecord;
 use sqlx::PgConnection;
 use uuid::Uuid;
 

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use comics_common::projections::{Changes, ProjectionInfo, PLANS};
 use comics_domain::plan::{PlanChanges, PlanDetails};
 use comics_domain::PlanEvent;
-use comics_nats::EventRecord;
+use comics_eventlog::EventRecord;
 use sqlx::PgConnection;
 use uuid::Uuid;
 

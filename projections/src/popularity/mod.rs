@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use comics_common::projections::{ProjectionInfo, POPULARITY};
 use comics_domain::aggregate_types::{COMIC, POPULARITY as VIEWS_RECORDED};
 use comics_domain::PopularityEvent;
-use comics_nats::EventRecord;
+use comics_eventlog::EventRecord;
 use sqlx::PgConnection;
 use uuid::Uuid;
 

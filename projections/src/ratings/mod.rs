@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use comics_common::projections::{Changes, ProjectionInfo, RATINGS};
 use comics_domain::aggregate_types::{COMIC, RATING};
 use comics_domain::RatingEvent;
-use comics_nats::EventRecord;
+use comics_eventlog::EventRecord;
 use sqlx::PgConnection;
 use uuid::Uuid;
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use comics_common::projections::Changes;
-use comics_nats::EventRecord;
+use comics_eventlog::EventRecord;
 use futures::future::BoxFuture;
 use sqlx::{PgConnection, PgPool};
 
@@ -159,6 +159,47 @@ pub async fn apply_in(
     checkpoint: u64,
     events: &[(Option<u64>, EventRecord)],
 ) -> anyhow::Result<Applied> {
+    let (last_seen, todo) = past_checkpoint(projector, checkpoint, events);
+    let nothing = |last_seen| Applied {
+        last_seen,
+        changes: Changes::default(),
+    };
+    if todo.is_empty() {
+        return Ok(nothing(last_seen));
+    }
+    let applied = applied_of(db, schema, &todo).await?;
+    let (fresh, moved) = not_applied(applied, todo);
+    if fresh.is_empty() {
+        return Ok(nothing(last_seen));
+    }
+    // Exported, each event's projection is a span in its request's trace.
+    let _spans = comics_eventlog::record::traced(fresh.iter().copied(), projector.info().name);
+    projector.apply_all(db, schema, &fresh).await?;
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        for event in &fresh {
+            tracing::debug!(
+                projection = projector.info().name,
+                event = %event.message_id(),
+                traceparent = event.traceparent(),
+                "projected"
+            );
+        }
+    }
+    let changes = projector.changes(db, schema, &fresh).await?;
+    if !moved.is_empty() {
+        store_applied(db, schema, moved).await?;
+    }
+    Ok(Applied { last_seen, changes })
+}
+
+/// The highest stream sequence of `events` (at least `checkpoint`), and
+/// those of the projector's aggregate types past the checkpoint (events
+/// without a stream sequence always are).
+fn past_checkpoint<'a>(
+    projector: &dyn Projector,
+    checkpoint: u64,
+    events: &'a [(Option<u64>, EventRecord)],
+) -> (u64, Vec<&'a EventRecord>) {
     let types = projector.info().aggregate_types;
     let mut last_seen = checkpoint;
     let mut todo = Vec::with_capacity(events.len());
@@ -173,14 +214,15 @@ pub async fn apply_in(
             todo.push(event);
         }
     }
-    let nothing = |last_seen| Applied {
-        last_seen,
-        changes: Changes::default(),
-    };
-    if todo.is_empty() {
-        return Ok(nothing(last_seen));
-    }
-    let mut applied = applied_of(db, schema, &todo).await?;
+    (last_seen, todo)
+}
+
+/// The events of `todo` past their aggregate's sequence in `applied`, and
+/// each aggregate's new sequence.
+fn not_applied<'a>(
+    mut applied: AggregateSequences<'a>,
+    todo: Vec<&'a EventRecord>,
+) -> (Vec<&'a EventRecord>, AggregateSequences<'a>) {
     let mut moved: HashMap<(&str, &str), i64> = HashMap::new();
     let mut fresh = Vec::with_capacity(todo.len());
     for event in todo {
@@ -192,106 +234,34 @@ pub async fn apply_in(
         moved.insert(key, event.sequence);
         fresh.push(event);
     }
-    if fresh.is_empty() {
-        return Ok(nothing(last_seen));
-    }
-    // Exported, each event's projection is a span in its request's trace.
-    let _spans = comics_nats::record::traced(fresh.iter().copied(), projector.info().name);
-    projector.apply_all(db, schema, &fresh).await?;
-    if tracing::enabled!(tracing::Level::DEBUG) {
-        for event in &fresh {
-            tracing::debug!(
-                projection = projector.info().name,
-                event = %event.message_id(),
-                traceparent = event.traceparent(),
-                "projected"
-            );
-        }
-    }
-    let changes = projector.changes(db, schema, &fresh).await?;
-    if !moved.is_empty() {
-        let (mut kinds, mut ids, mut seqs) = (vec![], vec![], vec![]);
-        for ((kind, id), seq) in moved {
-            kinds.push(kind);
-            ids.push(id);
-            seqs.push(seq);
-        }
-        sqlx::query(&format!(
-            "INSERT INTO {schema}.applied (aggregate_type, aggregate_id, sequence) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) \
-             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET sequence = EXCLUDED.sequence"
-        ))
-        .bind(&kinds)
-        .bind(&ids)
-        .bind(&seqs)
-        .execute(&mut *db)
-        .await?;
-    }
-    Ok(Applied { last_seen, changes })
+    (fresh, moved)
 }
 
-/// The last sequence applied per aggregate, kept in memory by a rebuild
-/// while it fills a fresh copy (see [`apply_fresh`]).
-pub type Sequences = HashMap<(String, String), i64>;
+/// Each aggregate's last sequence, by type and id.
+type AggregateSequences<'a> = HashMap<(&'a str, &'a str), i64>;
 
-/// Applies `events`, read once in commit order, to a fresh copy that only
-/// this caller writes: what is applied is known from `applied` in memory, so
-/// no per-aggregate sequence is read or written per batch (and no change is
-/// announced); [`write_applied`] stores them once at the end.
-pub async fn apply_fresh(
-    db: &mut PgConnection,
-    projector: &dyn Projector,
-    schema: &str,
-    events: &[(Option<u64>, EventRecord)],
-    applied: &mut Sequences,
-) -> anyhow::Result<()> {
-    let types = projector.info().aggregate_types;
-    let mut fresh = Vec::with_capacity(events.len());
-    for (_, event) in events {
-        if !types.contains(&event.aggregate_type.as_str()) {
-            continue;
-        }
-        let key = (event.aggregate_type.clone(), event.aggregate_id.clone());
-        match applied.get_mut(&key) {
-            Some(seq) if *seq >= event.sequence => continue,
-            Some(seq) => *seq = event.sequence,
-            None => {
-                applied.insert(key, event.sequence);
-            }
-        }
-        fresh.push(event);
-    }
-    if !fresh.is_empty() {
-        projector.apply_all(db, schema, &fresh).await?;
-    }
-    Ok(())
-}
-
-/// Stores the sequences [`apply_fresh`] kept, into a fresh copy's empty
-/// `applied` table (in chunks, one statement each).
-pub async fn write_applied(
+/// Upserts each aggregate's last sequence applied, in one statement.
+async fn store_applied(
     db: &mut PgConnection,
     schema: &str,
-    applied: &Sequences,
+    moved: AggregateSequences<'_>,
 ) -> sqlx::Result<()> {
-    let rows: Vec<(&(String, String), &i64)> = applied.iter().collect();
-    for chunk in rows.chunks(20_000) {
-        let (mut kinds, mut ids, mut seqs) = (vec![], vec![], vec![]);
-        for ((kind, id), seq) in chunk {
-            kinds.push(kind.as_str());
-            ids.push(id.as_str());
-            seqs.push(**seq);
-        }
-        sqlx::query(&format!(
-            "INSERT INTO {schema}.applied (aggregate_type, aggregate_id, sequence) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])"
-        ))
-        .bind(&kinds)
-        .bind(&ids)
-        .bind(&seqs)
-        .execute(&mut *db)
-        .await?;
+    let (mut kinds, mut ids, mut seqs) = (vec![], vec![], vec![]);
+    for ((kind, id), seq) in moved {
+        kinds.push(kind);
+        ids.push(id);
+        seqs.push(seq);
     }
+    sqlx::query(&format!(
+        "INSERT INTO {schema}.applied (aggregate_type, aggregate_id, sequence) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) \
+         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET sequence = EXCLUDED.sequence"
+    ))
+    .bind(&kinds)
+    .bind(&ids)
+    .bind(&seqs)
+    .execute(&mut *db)
+    .await?;
     Ok(())
 }
 

@@ -16,18 +16,20 @@
 //! recreates it again, so events are applied strictly in stream order.
 
 mod apply;
+mod fresh;
 mod runner;
 
 pub use apply::{
-    apply_batch, apply_batch_through, apply_fresh, apply_in, apply_through, begin, lock_checkpoint,
-    notify_changed, read_checkpoint, write_applied, Applied, CheckpointBehind, Sequences,
+    apply_batch, apply_batch_through, apply_in, apply_through, begin, lock_checkpoint,
+    notify_changed, read_checkpoint, Applied, CheckpointBehind,
 };
+pub use fresh::{apply_fresh, write_applied, Sequences};
 pub use runner::{group, ProjectorRunner};
 
 use anyhow::Context;
 use async_trait::async_trait;
 use comics_common::projections::{Changes, ProjectionInfo};
-use comics_nats::EventRecord;
+use comics_eventlog::EventRecord;
 use sqlx::{PgConnection, PgPool};
 
 /// The tables every projection keeps beside its rows: where it is in the

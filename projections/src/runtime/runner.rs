@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use async_nats::jetstream::{self, consumer::PullConsumer};
 use async_trait::async_trait;
+use comics_eventlog::EventRecord;
 use comics_nats::worker::ordered::{self, Batching, Delivered, OrderedConsumer};
-use comics_nats::{stream::ensure_stream, EventRecord, Names};
+use comics_nats::{stream::ensure_stream, Names};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 

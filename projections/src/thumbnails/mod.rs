@@ -28,7 +28,7 @@ use bytes::Bytes;
 use comics_common::projections::{ProjectionInfo, THUMBNAILS};
 use comics_domain::values::Image;
 use comics_domain::ComicEvent;
-use comics_nats::EventRecord;
+use comics_eventlog::EventRecord;
 use comics_storage::{Storage, StorageError, LIMIT_COVER};
 use futures::TryStreamExt;
 use sqlx::PgConnection;

@@ -113,6 +113,19 @@ fn push_page_ids(
             .push_bind(offset);
         return;
     };
+    push_ranked_page_ids(sql, query, keys, ranked);
+}
+
+/// Appends a query of the ids of the page (`id`) sorted by `ranked` (a
+/// ranking's count, no search): the ranked comics and the unranked ones
+/// read apart, each in the order an index gives, and merged.
+fn push_ranked_page_ids(
+    sql: &mut QueryBuilder<'_, Postgres>,
+    query: &ComicQuery,
+    keys: &[keyset::Key],
+    ranked: &str,
+) {
+    let (limit, offset) = (query.paging.limit, query.paging.offset);
     // Each part's first `offset + limit` rows hold the page's rows of that
     // part; the page is cut from both, merged in the order of `keys`.
     let window = offset.saturating_add(limit);

@@ -207,9 +207,9 @@ async fn thumbnails_are_rendered_before_the_transaction_and_applied_from_there()
 
     let events = env.events_pool().await;
     let mut db = events.acquire().await.unwrap();
-    let log = comics_nats::record::read_committed_after(
+    let log = comics_eventlog::record::read_committed_after(
         &mut db,
-        comics_nats::CommitCursor::default(),
+        comics_eventlog::CommitCursor::default(),
         &["Comic"],
         100,
     )

@@ -9,8 +9,9 @@ use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use async_nats::jetstream;
+use comics_eventlog::EventRecord;
 use comics_nats::relay::{Relay, POSITION_HEADER, TX_ID_HEADER};
-use comics_nats::{EventRecord, Names};
+use comics_nats::Names;
 use futures::FutureExt;
 use serde_json::{json, Value};
 use sqlx::{PgExecutor, PgPool};

@@ -47,8 +47,10 @@ pub struct CommitCursor {
     pub position: i64,
 }
 
+/// A row of `events` as the readers select it (`tx_id::text::bigint AS
+/// tx_id`, then the record's columns); it converts into its cursor and record.
 #[derive(sqlx::FromRow)]
-pub(crate) struct Row {
+pub struct Row {
     tx_id: i64,
     position: i64,
     aggregate_type: String,
