@@ -523,12 +523,17 @@ async fn each_filter_is_answered_from_an_index() {
             // Past its first seals, a window is gathered whole from an
             // index (the planner picks the smaller range), never walked
             // under the page's limit.
-            let plan: Vec<String> =
-                query::window_query("EXPLAIN ", filter, (after, sealed), bound, 101)
-                    .build_query_scalar()
-                    .fetch_all(&mut *db)
-                    .await
-                    .unwrap();
+            let plan: Vec<String> = comics_eventlog::audit::window::window_query(
+                "EXPLAIN ",
+                filter,
+                (after, sealed),
+                bound,
+                101,
+            )
+            .build_query_scalar()
+            .fetch_all(&mut *db)
+            .await
+            .unwrap();
             let plan = plan.join("\n");
             assert!(plan.contains("CTE w"), "{name}:\n{plan}");
             assert!(plan.contains("Index"), "{name}:\n{plan}");
