@@ -5,7 +5,7 @@
 -- event in commit order, off that path, and each seal now carries what the
 -- filters need, indexed by (filter, tx_id, position) (time by (recorded_at, tx_id, position)):
 -- a filtered page is an index range read over the seals joined to their events by position, plus
--- the short tail of events not sealed yet (nats/src/audit/query.rs).
+-- the short tail of events not sealed yet (eventlog/src/audit/query.rs).
 ALTER TABLE audit_seals ADD COLUMN IF NOT EXISTS event_type text;
 ALTER TABLE audit_seals ADD COLUMN IF NOT EXISTS actor text;
 ALTER TABLE audit_seals ADD COLUMN IF NOT EXISTS recorded_at timestamptz;
