@@ -143,7 +143,8 @@ impl Application {
             .with_plans(store("plans"))
             .with_thumbnails(store("thumbnails"))
             .with_views(events.clone(), names.views_stream())
-            .with_cache(settings.read_cache);
+            .with_cache(settings.read_cache)
+            .with_image_cache(settings.image_cache_bytes);
             let state = match storage.clone() {
                 Some(storage) => state.with_storage(storage),
                 None => state,

@@ -40,6 +40,7 @@ use comics_common::projections::{ProjectionInfo, BOOKMARKS, CATALOG, PLANS, POPU
 use comics_domain::aggregate_types::{CHAPTER, COMIC, PAGE};
 
 pub use consistency::{ConsistencyGate, ProjectionStore, ViewsSource};
+pub use images::ImageCache;
 pub use openapi::document as openapi;
 pub use state::QueryState;
 
@@ -119,8 +120,9 @@ pub fn router(state: QueryState) -> Router {
             },
         ))
         .merge(reads(chapters::routes(), &[&chapters_store], Keep::KEPT))
-        // Bytes are not kept in the read cache (object storage and HTTP
-        // caches keep them): each read is one primary-key row, then storage.
+        // Bytes are not kept in the read cache (the image cache keeps them by
+        // sha256, see `images`): each read is one primary-key row, then the
+        // bytes.
         .merge(reads(pages::routes(), &[&chapters_store], Keep::No))
         .merge(reads(genres::routes(), &[&chapters_store], Keep::KEPT))
         .merge(reads(

@@ -3,7 +3,9 @@
 //! bytes, revalidated by ETag), and `GET /images/{sha256}` (the
 //! content-addressed, immutable URL each page's `url` names), all from the
 //! catalog's metadata: a page or cover of a deleted chapter or comic is
-//! gone from the catalog, so it is 404 at once.
+//! gone from the catalog, so it is 404 at once. The bytes themselves may be
+//! kept by sha256 ([`images::ImageCache`]), served only for a row the
+//! catalog still shows.
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -110,7 +112,14 @@ async fn page_bytes(
     .await?;
     let stored =
         stored.ok_or_else(|| Problem::not_found(format!("chapter {id} has no page {number}")))?;
-    images::serve(storage, &stored, &headers, REVALIDATE).await
+    images::serve(
+        storage,
+        state.images.as_deref(),
+        &stored,
+        &headers,
+        REVALIDATE,
+    )
+    .await
 }
 
 /// `?size=` of a cover read: the width of a thumbnail.
@@ -169,6 +178,7 @@ async fn cover_bytes(
     };
     images::serve(
         storage,
+        state.images.as_deref(),
         thumbnail.as_ref().unwrap_or(&cover),
         &headers,
         REVALIDATE,
@@ -219,7 +229,14 @@ async fn image_bytes(
         false => None,
     };
     let stored = stored.ok_or_else(|| Problem::not_found("no page or cover shows this image"))?;
-    images::serve(storage, &stored, &headers, IMMUTABLE).await
+    images::serve(
+        storage,
+        state.images.as_deref(),
+        &stored,
+        &headers,
+        IMMUTABLE,
+    )
+    .await
 }
 
 /// The bytes with this sha256 if a live page or cover shows them.

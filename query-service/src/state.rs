@@ -60,6 +60,9 @@ pub struct QueryStores {
     pub views: Option<ViewsSource>,
     /// Where image bytes are read; `None` answers their reads 503.
     pub storage: Option<comics_storage::Storage>,
+    /// Image bytes kept in memory by sha256; `None` reads every image from
+    /// `storage`.
+    pub images: Option<Arc<crate::images::ImageCache>>,
 }
 
 impl QueryState {
@@ -85,6 +88,7 @@ impl QueryState {
             cache: None,
             views: None,
             storage: None,
+            images: None,
         }))
     }
 
@@ -117,6 +121,13 @@ impl QueryState {
     /// The same state serving image bytes from `storage`.
     pub fn with_storage(mut self, storage: comics_storage::Storage) -> Self {
         self.fields().storage = Some(storage);
+        self
+    }
+
+    /// The same state keeping up to `bytes` of image bytes in memory (see
+    /// [`crate::images::ImageCache`]); none when `bytes` is 0.
+    pub fn with_image_cache(mut self, bytes: u64) -> Self {
+        self.fields().images = crate::images::ImageCache::new(bytes);
         self
     }
 
