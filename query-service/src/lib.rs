@@ -23,6 +23,7 @@ mod genres;
 mod images;
 mod listing;
 mod openapi;
+mod page_rows;
 mod pages;
 mod plans;
 mod popularity;
@@ -120,9 +121,9 @@ pub fn router(state: QueryState) -> Router {
             },
         ))
         .merge(reads(chapters::routes(), &[&chapters_store], Keep::KEPT))
-        // Bytes are not kept in the read cache (the image cache keeps them by
-        // sha256, see `images`): each read is one primary-key row, then the
-        // bytes.
+        // Bytes are not kept in the read cache: a page's row is kept by
+        // `page_rows` (dropped when its comic changes), its bytes by sha256
+        // in the image cache (see `images`).
         .merge(reads(pages::routes(), &[&chapters_store], Keep::No))
         .merge(reads(genres::routes(), &[&chapters_store], Keep::KEPT))
         .merge(reads(

@@ -63,6 +63,9 @@ pub struct QueryStores {
     /// Image bytes kept in memory by sha256; `None` reads every image from
     /// `storage`.
     pub images: Option<Arc<crate::images::ImageCache>>,
+    /// The rows of read pages, kept while their comic is unchanged (with
+    /// the read cache, whose change listener they follow).
+    pub page_rows: Option<Arc<crate::page_rows::PageRows>>,
 }
 
 impl QueryState {
@@ -89,6 +92,7 @@ impl QueryState {
             views: None,
             storage: None,
             images: None,
+            page_rows: None,
         }))
     }
 
@@ -168,6 +172,7 @@ impl QueryState {
             }
         }
         let freshness = crate::cache::Freshness::spawn(distinct);
+        self.fields().page_rows = Some(crate::page_rows::PageRows::new(freshness.clone()));
         self.fields().cache = Some(crate::cache::ResponseCache::new(
             freshness,
             settings,
