@@ -10,6 +10,8 @@ use crate::client::TrustedProxies;
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/comics";
 pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+/// `COMICS_IMAGE_CACHE_BYTES` when unset: 64 MiB.
+pub const DEFAULT_IMAGE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 pub const DEV_JWT_SECRET: &str = "comics-development-secret-do-not-use-in-production";
 
 #[derive(Clone)]
@@ -29,6 +31,10 @@ pub struct Settings {
     pub nats_replicas: usize,
     pub jwt: JwtSettings,
     pub read_cache: ReadCacheSettings,
+    /// How many bytes of images (pages, covers, thumbnails) the query
+    /// service keeps in memory, by sha256 (`COMICS_IMAGE_CACHE_BYTES`,
+    /// [`DEFAULT_IMAGE_CACHE_BYTES`]; 0 = none).
+    pub image_cache_bytes: u64,
     /// Proxies whose `Forwarded`/`X-Forwarded-For` name the client
     /// (`COMICS_TRUSTED_PROXIES`, CIDR list; none by default).
     pub trusted_proxies: TrustedProxies,
@@ -110,6 +116,7 @@ impl std::fmt::Debug for Settings {
             .field("jwt_jwks_url", &self.jwt.jwks_url)
             .field("jwt_roles_claim", &self.jwt.roles_claim)
             .field("read_cache", &self.read_cache)
+            .field("image_cache_bytes", &self.image_cache_bytes)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("rate_limits", &self.rate_limits)
             .finish()
@@ -155,6 +162,8 @@ impl Settings {
         validate_prefix(&nats_prefix)?;
         let projection_database_urls = vars.projection_database_urls(&database_url);
         let read_cache = vars.read_cache()?;
+        let image_cache_bytes =
+            vars.number("COMICS_IMAGE_CACHE_BYTES", DEFAULT_IMAGE_CACHE_BYTES)?;
         let nats_replicas = vars.number("COMICS_NATS_REPLICAS", 1u64)?;
         if !(1..=5).contains(&nats_replicas) {
             bail!("COMICS_NATS_REPLICAS={nats_replicas} must be 1 to 5");
@@ -167,6 +176,7 @@ impl Settings {
             trusted_proxies,
             rate_limits,
             read_cache,
+            image_cache_bytes,
             storage_url: vars.get("COMICS_STORAGE_URL"),
             storage_options: Vec::new(),
             projection_database_urls,
@@ -405,6 +415,18 @@ mod tests {
         assert_eq!(s.read_cache.max_age.as_millis(), 250);
         assert!(settings(&[("COMICS_READ_CACHE_MB", "lots")]).is_err());
         assert!(settings(&[("COMICS_READ_MAX_AGE_MS", "1")]).is_err());
+    }
+
+    #[test]
+    fn the_image_cache_is_sized_in_bytes_and_zero_turns_it_off() {
+        assert_eq!(settings(&[]).unwrap().image_cache_bytes, 64 << 20);
+        let sized = |v: &str| settings(&[("COMICS_IMAGE_CACHE_BYTES", v)]);
+        assert_eq!(sized("1048576").unwrap().image_cache_bytes, 1 << 20);
+        assert_eq!(sized(" 0 ").unwrap().image_cache_bytes, 0);
+        for bad in ["64MiB", "-1", "1.5", "lots"] {
+            let e = sized(bad).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("COMICS_IMAGE_CACHE_BYTES"), "{bad:?}: {e}");
+        }
     }
 
     #[test]

@@ -16,6 +16,8 @@
 //! - `comics_views_accepted_total`, `comics_view_batches_total`
 //! - `comics_read_cache_total{outcome}` (`hit`, `miss`, `stale`, `recompute`),
 //!   `comics_read_cache_entries`, `comics_read_cache_bytes`
+//! - `comics_image_cache_total{outcome}` (`hit`, `miss`),
+//!   `comics_image_cache_bytes`
 
 use std::cell::RefCell;
 use std::collections::HashMap;

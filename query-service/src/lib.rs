@@ -23,6 +23,7 @@ mod genres;
 mod images;
 mod listing;
 mod openapi;
+mod page_rows;
 mod pages;
 mod plans;
 mod popularity;
@@ -40,6 +41,7 @@ use comics_common::projections::{ProjectionInfo, BOOKMARKS, CATALOG, PLANS, POPU
 use comics_domain::aggregate_types::{CHAPTER, COMIC, PAGE};
 
 pub use consistency::{ConsistencyGate, ProjectionStore, ViewsSource};
+pub use images::ImageCache;
 pub use openapi::document as openapi;
 pub use state::QueryState;
 
@@ -82,8 +84,9 @@ pub fn router(state: QueryState) -> Router {
             },
         ))
         .merge(reads.of_stores(chapters::routes(), &[&stores.chapters], Keep::KEPT))
-        // Bytes are not kept in the read cache (object storage and HTTP
-        // caches keep them): each read is one primary-key row, then storage.
+        // Bytes are not kept in the read cache: a page's row is kept by
+        // `page_rows` (dropped when its comic changes), its bytes by sha256
+        // in the image cache (see `images`).
         .merge(reads.of_stores(pages::routes(), &[&stores.chapters], Keep::No))
         .merge(reads.of_stores(genres::routes(), &[&stores.chapters], Keep::KEPT))
         .merge(reads.of_stores(ratings::ranking_routes(), &[&stores.ratings], Keep::KEPT))

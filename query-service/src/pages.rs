@@ -3,13 +3,20 @@
 //! bytes, revalidated by ETag), and `GET /images/{sha256}` (the
 //! content-addressed, immutable URL each page's `url` names), all from the
 //! catalog's metadata: a page or cover of a deleted chapter or comic is
-//! gone from the catalog, so it is 404 at once.
+//! gone from the catalog, so it is 404 at once. A page's row may be kept in
+//! memory ([`crate::page_rows`]) until the catalog announces a change to its
+//! comic, as the read cache keeps a comic's document; the bytes themselves
+//! are kept by sha256 ([`images::ImageCache`]) and served only for a row the
+//! catalog still shows.
+
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
+use comics_common::consistency;
 use comics_common::http::{PathParams, QueryParams};
 use comics_common::Problem;
 use serde::{Deserialize, Serialize};
@@ -18,6 +25,7 @@ use uuid::Uuid;
 
 use crate::images::{self, Stored, IMMUTABLE, REVALIDATE};
 use crate::listing::{bad_param, given};
+use crate::page_rows;
 use crate::state::QueryState;
 
 pub fn routes() -> Router<QueryState> {
@@ -99,18 +107,25 @@ async fn page_bytes(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let storage = images::storage(&state)?;
-    let stored: Option<Stored> = sqlx::query_as(
-        "SELECT p.content_type, p.size, p.sha256, p.key FROM catalog.pages p \
-         JOIN catalog.chapters ch ON ch.id = p.chapter_id \
-         WHERE p.chapter_id = $1 AND p.number = $2",
+    // A read with a consistency token reads the catalog, as the read cache.
+    let row = match &state.page_rows {
+        Some(rows) if !headers.contains_key(consistency::HEADER) => {
+            rows.get(&state.catalog, id, number).await?
+        }
+        _ => page_rows::read(&state.catalog, id, number)
+            .await?
+            .map(Arc::new),
+    };
+    let row =
+        row.ok_or_else(|| Problem::not_found(format!("chapter {id} has no page {number}")))?;
+    images::serve(
+        storage,
+        state.images.as_deref(),
+        &row.stored,
+        &headers,
+        REVALIDATE,
     )
-    .bind(id)
-    .bind(number)
-    .fetch_optional(&state.catalog)
-    .await?;
-    let stored =
-        stored.ok_or_else(|| Problem::not_found(format!("chapter {id} has no page {number}")))?;
-    images::serve(storage, &stored, &headers, REVALIDATE).await
+    .await
 }
 
 /// `?size=` of a cover read: the width of a thumbnail.
@@ -169,6 +184,7 @@ async fn cover_bytes(
     };
     images::serve(
         storage,
+        state.images.as_deref(),
         thumbnail.as_ref().unwrap_or(&cover),
         &headers,
         REVALIDATE,
@@ -219,7 +235,14 @@ async fn image_bytes(
         false => None,
     };
     let stored = stored.ok_or_else(|| Problem::not_found("no page or cover shows this image"))?;
-    images::serve(storage, &stored, &headers, IMMUTABLE).await
+    images::serve(
+        storage,
+        state.images.as_deref(),
+        &stored,
+        &headers,
+        IMMUTABLE,
+    )
+    .await
 }
 
 /// The bytes with this sha256 if a live page or cover shows them.

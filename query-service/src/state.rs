@@ -60,6 +60,12 @@ pub struct QueryStores {
     pub views: Option<ViewsSource>,
     /// Where image bytes are read; `None` answers their reads 503.
     pub storage: Option<comics_storage::Storage>,
+    /// Image bytes kept in memory by sha256; `None` reads every image from
+    /// `storage`.
+    pub images: Option<Arc<crate::images::ImageCache>>,
+    /// The rows of read pages, kept while their comic is unchanged (with
+    /// the read cache, whose change listener they follow).
+    pub page_rows: Option<Arc<crate::page_rows::PageRows>>,
 }
 
 impl QueryState {
@@ -85,6 +91,8 @@ impl QueryState {
             cache: None,
             views: None,
             storage: None,
+            images: None,
+            page_rows: None,
         }))
     }
 
@@ -117,6 +125,13 @@ impl QueryState {
     /// The same state serving image bytes from `storage`.
     pub fn with_storage(mut self, storage: comics_storage::Storage) -> Self {
         self.fields().storage = Some(storage);
+        self
+    }
+
+    /// The same state keeping up to `bytes` of image bytes in memory (see
+    /// [`crate::images::ImageCache`]); none when `bytes` is 0.
+    pub fn with_image_cache(mut self, bytes: u64) -> Self {
+        self.fields().images = crate::images::ImageCache::new(bytes);
         self
     }
 
@@ -157,6 +172,7 @@ impl QueryState {
             }
         }
         let freshness = crate::cache::Freshness::spawn(distinct);
+        self.fields().page_rows = Some(crate::page_rows::PageRows::new(freshness.clone()));
         self.fields().cache = Some(crate::cache::ResponseCache::new(
             freshness,
             settings,

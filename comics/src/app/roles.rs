@@ -125,7 +125,8 @@ impl Shared<'_> {
         .with_plans(store("plans"))
         .with_thumbnails(store("thumbnails"))
         .with_views(self.events.clone(), self.names.views_stream())
-        .with_cache(self.settings.read_cache);
+        .with_cache(self.settings.read_cache)
+        .with_image_cache(self.settings.image_cache_bytes);
         let state = match self.storage.cloned() {
             Some(storage) => state.with_storage(storage),
             None => state,
