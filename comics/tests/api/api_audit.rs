@@ -538,6 +538,16 @@ async fn each_filter_is_answered_from_an_index() {
             assert!(plan.contains("CTE w"), "{name}:\n{plan}");
             assert!(plan.contains("Index"), "{name}:\n{plan}");
             assert!(!plan.contains("Seq Scan"), "{name}:\n{plan}");
+            // Its first seals are walked in commit order, on the index.
+            let plan: Vec<String> =
+                comics_eventlog::audit::window::walk_query("EXPLAIN ", (after, sealed), bound)
+                    .build_query_scalar()
+                    .fetch_all(&mut *db)
+                    .await
+                    .unwrap();
+            let plan = plan.join("\n");
+            assert!(plan.contains("audit_seals_commit_order"), "{name}:\n{plan}");
+            assert!(!plan.contains("Sort"), "{name}:\n{plan}");
         }
         let page = query::page(&mut db, filter, Default::default(), 100)
             .await

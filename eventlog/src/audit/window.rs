@@ -29,20 +29,10 @@ pub(crate) async fn page(
     want: i64,
 ) -> sqlx::Result<Vec<(CommitCursor, EventRecord)>> {
     let (after, sealed) = range;
-    let walked: Vec<(i64, i64, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "SELECT tx_id::text::bigint, position, recorded_at FROM audit_seals \
-         WHERE (tx_id, position) > ($1::text::xid8, $2) \
-           AND (tx_id, position) <= ($3::text::xid8, $4) AND tx_id < $5::text::xid8 \
-         ORDER BY tx_id, position LIMIT $6",
-    )
-    .bind(after.tx_id.to_string())
-    .bind(after.position)
-    .bind(sealed.tx_id.to_string())
-    .bind(sealed.position)
-    .bind(bound.to_string())
-    .bind(WALK)
-    .fetch_all(&mut *db)
-    .await?;
+    let walked: Vec<(i64, i64, Option<DateTime<Utc>>)> = walk_query("", range, bound)
+        .build_query_as()
+        .fetch_all(&mut *db)
+        .await?;
     let mut positions: Vec<i64> = walked
         .iter()
         .filter(|(_, _, at)| at.is_some_and(|at| filter.in_window(at)))
@@ -80,6 +70,36 @@ pub(crate) async fn page(
         rows.extend(fetch(db, tail).await?);
     }
     Ok(rows)
+}
+
+/// The next [`WALK`] seals after `range.0` up to `range.1`, in commit order
+/// (the commit-order index walked, no sort), with when each event was
+/// recorded; after `prefix` (`"EXPLAIN "` shows its plan).
+pub fn walk_query<'a>(
+    prefix: &str,
+    range: (CommitCursor, CommitCursor),
+    bound: i64,
+) -> QueryBuilder<'a, Postgres> {
+    let (after, upto) = range;
+    let mut q = QueryBuilder::new(prefix);
+    // Qualified: a bare `tx_id` would name the bigint output column, which
+    // no index orders (a sort of the rest of the log).
+    q.push(
+        "SELECT tx_id::text::bigint, position, recorded_at FROM audit_seals \
+         WHERE (tx_id, position) > (",
+    )
+    .push_bind(after.tx_id.to_string())
+    .push("::text::xid8, ")
+    .push_bind(after.position)
+    .push(") AND (tx_id, position) <= (")
+    .push_bind(upto.tx_id.to_string())
+    .push("::text::xid8, ")
+    .push_bind(upto.position)
+    .push(") AND tx_id < ")
+    .push_bind(bound.to_string())
+    .push("::text::xid8 ORDER BY audit_seals.tx_id, audit_seals.position LIMIT ")
+    .push_bind(WALK);
+    q
 }
 
 /// The positions of the sealed events of a time window after `range.0` up
