@@ -3,7 +3,7 @@
 //! and `comics audit verify`.
 
 use std::io::Write;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_nats::jetstream::{self, consumer::pull::OrderedConfig, consumer::DeliverPolicy};
@@ -92,9 +92,20 @@ fn clip(text: &str, max: usize) -> String {
     }
 }
 
+/// How long a listing waits for transactions that were in progress when it
+/// started before it prints what it has.
+const CATCH_UP: Duration = Duration::from_secs(5);
+
 /// Prints the events passing `filter`, oldest first, at most `limit` of
 /// them; returns where the walk ended: the last event printed when the
 /// limit cut it short, else the end of what was committed.
+///
+/// Every event committed before the listing started is printed. A page
+/// stops at the release bound, which a transaction in progress can hold
+/// below events already committed (or one that ended while the bound was
+/// read, until the next read); so at the end the listing reads again until
+/// the bound has passed every transaction id assigned before it started,
+/// for at most [`CATCH_UP`].
 pub async fn list<W: Write>(
     pool: &PgPool,
     filter: &Filter,
@@ -104,6 +115,11 @@ pub async fn list<W: Write>(
     let mut after = CommitCursor::default();
     let mut left = limit.unwrap_or(u64::MAX);
     let mut db = pool.acquire().await?;
+    let started: i64 =
+        sqlx::query_scalar("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+            .fetch_one(&mut *db)
+            .await?;
+    let deadline = Instant::now() + CATCH_UP;
     while left > 0 {
         let size = left.min(MAX_LIMIT as u64) as i64;
         let page = query::page(&mut db, filter, after, size).await?;
@@ -112,12 +128,25 @@ pub async fn list<W: Write>(
             after = *cursor;
         }
         left -= page.items.len() as u64;
-        if left > 0 {
-            // Everything before it was considered.
-            after = page.resume;
-        }
-        if page.next.is_none() {
+        if left == 0 {
             break;
+        }
+        // Everything before it was considered.
+        after = page.resume;
+        if page.next.is_none() {
+            if after.tx_id >= started {
+                break;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    bound = after.tx_id,
+                    started,
+                    "a transaction in progress since before the listing holds back its end; \
+                     events it commits are not listed"
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
     Ok(after)
@@ -129,7 +158,7 @@ pub async fn follow<W: Write>(
     js: &jetstream::Context,
     names: &Names,
     filter: &Filter,
-    after: CommitCursor,
+    mut after: CommitCursor,
     printer: &mut Printer<W>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
@@ -157,9 +186,12 @@ pub async fn follow<W: Write>(
             m = messages.next() => m.context("the events stream ended")??,
         };
         let cursor = message_cursor(&message.headers)?;
+        // The stream is in commit order: anything not after the last event
+        // seen (a replay after the consumer is recreated) was printed.
         if cursor <= after {
             continue;
         }
+        after = cursor;
         let event: EventRecord =
             serde_json::from_slice(&message.payload).context("a message is not an event")?;
         if filter.matches(&event) {
