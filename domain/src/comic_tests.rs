@@ -793,3 +793,36 @@ async fn removing_the_cover_records_it_and_a_missing_cover_is_refused() {
         .await
         .then_expect_error(ComicError::NoCover);
 }
+
+// ---- Folding changes ----
+
+#[test]
+fn a_change_then_another_applies_as_both_in_turn() {
+    let first = ComicChanges {
+        title: Some(ComicTitle::parse("First").unwrap()),
+        authors: Some(names("authors", &["A"])),
+        status: Some(ComicStatus::Completed),
+        ..ComicChanges::default()
+    };
+    let second = ComicChanges {
+        title: Some(ComicTitle::parse("Second").unwrap()),
+        alt_titles: Some(NameList::default()), // a cleared list stays cleared
+        genres: Some(Genres::parse(&["drama".into()]).unwrap()),
+        ..ComicChanges::default()
+    };
+    let mut in_turn = details("Start");
+    in_turn.alt_titles = names("alt_titles", &["Old"]);
+    let mut folded = in_turn.clone();
+    first.clone().apply_to(&mut in_turn);
+    second.clone().apply_to(&mut in_turn);
+    first.clone().then(second.clone()).apply_to(&mut folded);
+    assert_eq!(folded, in_turn);
+    assert_eq!(folded.title.as_str(), "Second");
+    assert_eq!(folded.authors, names("authors", &["A"]));
+    assert!(folded.alt_titles.as_slice().is_empty());
+    assert_eq!(
+        first.clone().then(ComicChanges::default()),
+        first,
+        "an empty change changes nothing"
+    );
+}

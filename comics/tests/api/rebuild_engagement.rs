@@ -104,6 +104,25 @@ async fn workload(app: &TestApp) -> Outcome {
                 assert_eq!(app.bookmark_comic(Some(user), &c[3]).await.status(), 204);
             }
         }
+        // Changes to the comics between the ratings and bookmarks: batches
+        // fold runs of changes across runs of ratings.
+        let status = ["completed", "hiatus", "ongoing"][i as usize % 3];
+        let change = match i % 3 {
+            0 => json!({"title": format!("Zero, take {i}")}),
+            1 => json!({"status": status, "type": "manhwa"}),
+            _ => json!({"title": format!("Three, take {i}"), "status": status}),
+        };
+        let target = [&c[0], &c[1], &c[3]][i as usize % 3];
+        let score = if i % 2 == 0 { 1 + (i + 3) % 10 } else { 1 + i };
+        assert_eq!(app.patch_comic(target, change).await.status(), 200);
+        app.rated(user, &c[0], 1 + score % 10).await;
+        assert_eq!(
+            app.patch_comic(target, json!({"title": format!("Again {i}")}))
+                .await
+                .status(),
+            200
+        );
+        app.rated(user, &c[0], score).await;
     }))
     .await;
     let r = app

@@ -67,6 +67,23 @@ impl ComicChanges {
         *self == Self::default()
     }
 
+    /// This change followed by `later`, as one change: a field `later`
+    /// sets is its value, the others are this change's. Applying the result
+    /// gives what applying both in turn gives (projectors fold runs of
+    /// updates to one comic with it).
+    pub fn then(self, later: Self) -> Self {
+        Self {
+            title: later.title.or(self.title),
+            alt_titles: later.alt_titles.or(self.alt_titles),
+            description: later.description.or(self.description),
+            authors: later.authors.or(self.authors),
+            artists: later.artists.or(self.artists),
+            status: later.status.or(self.status),
+            comic_type: later.comic_type.or(self.comic_type),
+            genres: later.genres.or(self.genres),
+        }
+    }
+
     pub(super) fn apply_to(self, d: &mut ComicDetails) {
         macro_rules! set {
             ($($f:ident),+) => { $(if let Some(v) = self.$f { d.$f = v; })+ };

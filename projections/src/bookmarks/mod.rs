@@ -37,6 +37,16 @@ impl crate::Projector for BookmarksProjector {
             _ => Ok(()),
         }
     }
+
+    /// Runs of comic changes are folded ([`crate::cards::apply_all`]).
+    async fn apply_all(
+        &self,
+        db: &mut PgConnection,
+        s: &str,
+        events: &[&EventRecord],
+    ) -> anyhow::Result<()> {
+        crate::cards::apply_all(self, db, s, events).await
+    }
 }
 
 async fn library(

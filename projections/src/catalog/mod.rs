@@ -13,10 +13,13 @@ pub mod counts;
 mod engagement;
 mod pages;
 
+use std::collections::BTreeMap;
+
 use anyhow::Context;
 use async_trait::async_trait;
 use comics_common::projections::{Changes, ProjectionInfo, CATALOG};
 use comics_domain::aggregate_types::{CHAPTER, COMIC, PAGE, RATING};
+use comics_domain::comic::ComicChanges;
 use comics_domain::{ChapterEvent, ComicEvent, PageEvent};
 use comics_eventlog::EventRecord;
 use sqlx::PgConnection;
@@ -52,31 +55,7 @@ impl super::Projector for CatalogProjector {
         match event.aggregate_type.as_str() {
             COMIC => {
                 let e: ComicEvent = serde_json::from_value(event.tagged_payload())?;
-                // Only a deletion or a change of status, type or genres moves
-                // the counts here (the others need not read the row twice; a
-                // creation counts itself).
-                let counted = match &e {
-                    ComicEvent::ComicDeleted {} => true,
-                    ComicEvent::ComicUpdated { changes } => {
-                        changes.status.is_some()
-                            || changes.comic_type.is_some()
-                            || changes.genres.is_some()
-                    }
-                    _ => false,
-                };
-                let before = match counted {
-                    true => counts::kind_of(db, schema, id).await?,
-                    false => None,
-                };
-                if matches!(e, ComicEvent::ComicDeleted {}) {
-                    engagement::forget(db, schema, id).await?;
-                }
-                comics::apply(db, schema, &at, e).await?;
-                if !counted {
-                    return Ok(());
-                }
-                let after = counts::kind_of(db, schema, id).await?;
-                counts::moved(db, schema, before, after).await
+                comic_event(db, schema, &at, e).await
             }
             CHAPTER => {
                 let e: ChapterEvent = serde_json::from_value(event.tagged_payload())?;
@@ -96,8 +75,11 @@ impl super::Projector for CatalogProjector {
     }
 
     /// Runs of Rating, Library and Popularity events are folded into one
-    /// statement ([`engagement`]); Comic and Chapter events apply one by one
-    /// between runs, so a deletion falls exactly where it happened.
+    /// statement ([`engagement`]), and runs of comic changes into one change
+    /// per comic ([`Updates`]); a change touches none of the engagement
+    /// figures, so it does not end a run of them. The other Comic, Chapter
+    /// and Page events apply one by one between runs, so a creation or a
+    /// deletion falls exactly where it happened.
     async fn apply_all(
         &self,
         db: &mut PgConnection,
@@ -105,17 +87,23 @@ impl super::Projector for CatalogProjector {
         events: &[&EventRecord],
     ) -> anyhow::Result<()> {
         let mut run = engagement::Run::default();
+        let mut updates = Updates::default();
         for event in events {
             if engagement::folds(&event.aggregate_type) {
                 run.add(event)?;
                 continue;
             }
+            if updates.take(event)? {
+                continue;
+            }
             run.flush(db, schema).await?;
+            updates.flush(db, schema).await?;
             self.apply(db, schema, event)
                 .await
                 .with_context(|| format!("catalog cannot apply {}", event.message_id()))?;
         }
-        run.flush(db, schema).await
+        run.flush(db, schema).await?;
+        updates.flush(db, schema).await
     }
 
     /// A chapter's change shows on its comic (chapter count, latest chapter,
@@ -147,6 +135,71 @@ impl super::Projector for CatalogProjector {
             changes.comics.dedup();
         }
         Ok(changes)
+    }
+}
+
+/// Applies a Comic event to the comic's row, and moves the counts when it
+/// deletes the comic or changes its status, type or genres (the others need
+/// not read the row twice; a creation counts itself).
+async fn comic_event(
+    db: &mut PgConnection,
+    schema: &str,
+    at: &Stamp,
+    e: ComicEvent,
+) -> anyhow::Result<()> {
+    let counted = match &e {
+        ComicEvent::ComicDeleted {} => true,
+        ComicEvent::ComicUpdated { changes } => {
+            changes.status.is_some() || changes.comic_type.is_some() || changes.genres.is_some()
+        }
+        _ => false,
+    };
+    let before = match counted {
+        true => counts::kind_of(db, schema, at.id).await?,
+        false => None,
+    };
+    if matches!(e, ComicEvent::ComicDeleted {}) {
+        engagement::forget(db, schema, at.id).await?;
+    }
+    comics::apply(db, schema, at, e).await?;
+    if !counted {
+        return Ok(());
+    }
+    let after = counts::kind_of(db, schema, at.id).await?;
+    counts::moved(db, schema, before, after).await
+}
+
+/// `ComicUpdated` events being folded, by comic, with the stamp of the
+/// last: applied as one change, they leave the row, its version and
+/// `updated_at`, and the counts as applying them in turn does.
+#[derive(Default)]
+struct Updates(BTreeMap<Uuid, (Stamp, ComicChanges)>);
+
+impl Updates {
+    /// Takes `event` into the run if it is a `ComicUpdated`; says whether
+    /// it did.
+    fn take(&mut self, event: &EventRecord) -> anyhow::Result<bool> {
+        let Some((id, changes)) = crate::cards::updated(event)? else {
+            return Ok(false);
+        };
+        let at = Stamp {
+            id,
+            version: event.sequence,
+            at: event.recorded_at,
+        };
+        let folded = match self.0.remove(&id) {
+            Some((_, earlier)) => earlier.then(changes),
+            None => changes,
+        };
+        self.0.insert(id, (at, folded));
+        Ok(true)
+    }
+
+    async fn flush(&mut self, db: &mut PgConnection, schema: &str) -> anyhow::Result<()> {
+        for (_, (at, changes)) in std::mem::take(&mut self.0) {
+            comic_event(db, schema, &at, ComicEvent::ComicUpdated { changes }).await?;
+        }
+        Ok(())
     }
 }
 

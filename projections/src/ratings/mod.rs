@@ -65,8 +65,10 @@ impl crate::Projector for RatingsProjector {
     }
 
     /// Runs of rating events are folded: a few statements per run rather
-    /// than five per event. Comic events apply one by one, between runs, so
-    /// a deletion still falls exactly where it happened.
+    /// than five per event; so are runs of comic changes, which touch only
+    /// the cards and so do not end a run of ratings. Other comic events
+    /// apply one by one, between runs, so a creation or a deletion still
+    /// falls exactly where it happened.
     async fn apply_all(
         &self,
         db: &mut PgConnection,
@@ -74,6 +76,7 @@ impl crate::Projector for RatingsProjector {
         events: &[&EventRecord],
     ) -> anyhow::Result<()> {
         let mut run: Vec<Scored> = Vec::new();
+        let mut updates = crate::cards::Updates::default();
         for event in events {
             if event.aggregate_type == RATING {
                 let e: RatingEvent = serde_json::from_value(event.tagged_payload())
@@ -81,12 +84,17 @@ impl crate::Projector for RatingsProjector {
                 run.push(Scored::of(e, event.recorded_at));
                 continue;
             }
+            if updates.take(event)? {
+                continue;
+            }
             fold(db, s, std::mem::take(&mut run)).await?;
+            updates.flush(db, s).await?;
             self.apply(db, s, event)
                 .await
                 .with_context(|| format!("ratings cannot apply {}", event.message_id()))?;
         }
-        fold(db, s, run).await
+        fold(db, s, run).await?;
+        updates.flush(db, s).await
     }
 }
 
