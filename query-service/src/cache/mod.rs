@@ -204,8 +204,8 @@ fn key_of(req: &Request) -> String {
     }
 }
 
-/// `app` behind a layer that answers fresh kept answers at once, before
-/// routing, the routes' own layers and the application's outer layers (it
+/// `app` behind a layer that answers fresh kept answers (and stale
+/// collections not yet due for a recompute) at once, before routing, the routes' own layers and the application's outer layers (it
 /// echoes the request id itself); everything else goes on to `app`, whose
 /// routes' [`cached`] layers recompute or keep.
 pub fn in_front(cache: Arc<ResponseCache>, app: Router) -> Router {
@@ -215,16 +215,27 @@ pub fn in_front(cache: Arc<ResponseCache>, app: Router) -> Router {
 async fn serve_hits(State(cache): State<Arc<ResponseCache>>, req: Request, next: Next) -> Response {
     if cacheable(&cache, &req) {
         if let Some(entry) = cache.entries.get(&key_of(&req)) {
-            if verdict(&cache, &entry) == Verdict::Fresh {
-                if let Some(mut hit) = cache.serve(&entry, "hit") {
-                    cache.count(Counter::Hits);
-                    let id = comics_common::http::request_id_for(req.headers());
-                    if let Ok(id) = HeaderValue::from_str(&id) {
-                        hit.headers_mut()
-                            .insert(comics_common::http::REQUEST_ID, id);
-                    }
-                    return hit;
+            // A stale collection whose recompute is not due yet is served
+            // here too: under live writes collections are stale most of the
+            // time, and the full stack costs each of them what a hit does
+            // not. Once it is due, the request goes on to the route's
+            // [`cached`] layer, which starts the one recompute.
+            let (outcome, counter) = match verdict(&cache, &entry) {
+                Verdict::Fresh => ("hit", Counter::Hits),
+                Verdict::Stale if entry.computed_at.elapsed() < cache.max_age / 2 => {
+                    ("stale", Counter::Stale)
                 }
+                _ => return next.run(req).await,
+            };
+            if let Some(mut answer) = cache.serve(&entry, outcome) {
+                cache.count(counter);
+                let id = comics_common::http::request_id_for(req.headers());
+                if let Ok(id) = HeaderValue::from_str(&id) {
+                    answer
+                        .headers_mut()
+                        .insert(comics_common::http::REQUEST_ID, id);
+                }
+                return answer;
             }
         }
     }

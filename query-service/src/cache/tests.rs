@@ -264,3 +264,42 @@ async fn concurrent_misses_of_one_answer_compute_it_once() {
         freshness.record("catalog", &about(&[x]));
     }
 }
+
+#[tokio::test]
+async fn a_stale_collection_is_answered_in_front_until_its_recompute_is_due() {
+    let freshness = Arc::new(Freshness::unfed());
+    let max_age = 400;
+    let cache = ResponseCache::build(freshness.clone(), settings(1 << 20, max_age), MAX_BODY);
+    let (calls, routed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let counted = routed.clone();
+    let inner = collection_app(cache.clone(), Instant::now(), calls.clone()).layer(
+        axum::middleware::from_fn(move |req: Request, next: Next| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            next.run(req)
+        }),
+    );
+    let app = in_front(cache.clone(), inner);
+    assert_eq!(fetch(&app, "/list").await.2, "miss");
+    assert_eq!(fetch(&app, "/list").await.2, "hit");
+    freshness.record("popularity", &about(&[Uuid::now_v7()]));
+    for _ in 0..5 {
+        assert_eq!(fetch(&app, "/list").await.2, "stale");
+    }
+    assert_eq!(routed.load(Ordering::SeqCst), 1, "only the miss was routed");
+    // Past half the max age, a request goes on and starts the recompute.
+    tokio::time::sleep(Duration::from_millis(max_age / 2 + 20)).await;
+    assert_eq!(fetch(&app, "/list").await.2, "stale");
+    assert_eq!(routed.load(Ordering::SeqCst), 2);
+    eventually_fresh(&app).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+async fn eventually_fresh(app: &Router) {
+    for _ in 0..100 {
+        if fetch(app, "/list").await.2 == "hit" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the recomputed answer never came");
+}
