@@ -135,6 +135,11 @@ pub async fn read_committed_after(
 /// ended (`events_release_bound()`, migrations/): unlike the snapshot xmin,
 /// transactions that write no events — a projector's batch, a report, other
 /// databases' work — do not hold it back.
+///
+/// Read the events with a later statement whose snapshot is newer (autocommit
+/// or READ COMMITTED, never a REPEATABLE READ transaction begun before this
+/// call): a writer that ended while the bound was computed no longer holds
+/// it, and only a newer snapshot sees what it committed.
 pub async fn release_bound<'e>(db: impl PgExecutor<'e>) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT events_release_bound()::text::bigint")
         .fetch_one(db)
