@@ -264,7 +264,7 @@ async fn audit(settings: &Settings, args: AuditArgs) -> anyhow::Result<()> {
         println!("{}", comics::audit::verify(&pool, &js, &names).await?);
         return Ok(());
     }
-    let filter = comics_eventlog::audit::query::Filter {
+    let filter = comics_eventlog::audit::filter::Filter {
         aggregate_type: args.aggregate_type,
         aggregate_id: args.aggregate_id,
         actor: args.actor,

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Duration as Ttl;
-use comics_eventlog::audit::{chain, query};
+use comics_eventlog::audit::{chain, filter, query};
 use comics_eventlog::EventRecord;
 use comics_nats::audit::{heads, verify};
 use reqwest::Method;
@@ -426,7 +426,7 @@ async fn each_filter_is_answered_from_an_index() {
     let mut log: Vec<(i64, EventRecord)> = Vec::new();
     let mut after = comics_eventlog::CommitCursor::default();
     loop {
-        let page = query::page(&mut db, &query::Filter::default(), after, 1000)
+        let page = query::page(&mut db, &filter::Filter::default(), after, 1000)
             .await
             .unwrap();
         log.extend(page.items.into_iter().map(|(c, e)| (c.position, e)));
@@ -439,7 +439,7 @@ async fn each_filter_is_answered_from_an_index() {
     let recent = chrono::Utc::now() - chrono::Duration::seconds(30);
     let old = chrono::Utc::now() - chrono::Duration::seconds(19990);
     let text = |s: &str| Some(s.to_string());
-    let window = query::Filter {
+    let window = filter::Filter {
         since: Some(log[50].1.recorded_at),
         until: Some(log[51].1.recorded_at),
         ..Default::default()
@@ -453,48 +453,48 @@ async fn each_filter_is_answered_from_an_index() {
     let cases = [
         (
             "aggregate_type",
-            query::Filter {
+            filter::Filter {
                 aggregate_type: text("Rare"),
                 ..Default::default()
             },
         ),
         (
             "aggregate_id",
-            query::Filter {
+            filter::Filter {
                 aggregate_id: text("agg-77"),
                 ..Default::default()
             },
         ),
         (
             "event_type",
-            query::Filter {
+            filter::Filter {
                 event_type: text("RareHappened"),
                 ..Default::default()
             },
         ),
         (
             "actor",
-            query::Filter {
+            filter::Filter {
                 actor: text("user-7"),
                 ..Default::default()
             },
         ),
         (
             "since",
-            query::Filter {
+            filter::Filter {
                 since: Some(recent),
                 ..Default::default()
             },
         ),
         (
             "until",
-            query::Filter {
+            filter::Filter {
                 until: Some(old),
                 ..Default::default()
             },
         ),
         ("since and until", window),
-        ("none", query::Filter::default()),
+        ("none", filter::Filter::default()),
     ];
     let bound = comics_eventlog::record::release_bound(&mut *db)
         .await
@@ -507,7 +507,7 @@ async fn each_filter_is_answered_from_an_index() {
             Some(since) => query::since_start(&mut db, since).await.unwrap(),
             None => Default::default(),
         };
-        let plan: Vec<String> = query::page_query("EXPLAIN ", filter, after, by_seals, bound, 101)
+        let plan: Vec<String> = filter::page_query("EXPLAIN ", filter, after, by_seals, bound, 101)
             .build_query_scalar()
             .fetch_all(&mut *db)
             .await
@@ -563,7 +563,7 @@ async fn each_filter_is_answered_from_an_index() {
         assert_eq!(got, expected, "{name}");
     }
     // The unsealed tail: the last event of each kind is past the last seal.
-    let rare = query::Filter {
+    let rare = filter::Filter {
         aggregate_type: text("Rare"),
         ..Default::default()
     };
@@ -861,7 +861,7 @@ async fn the_command_line_lists_follows_and_verifies() {
     let pool = app.env.events_pool().await;
 
     let mut out = Vec::new();
-    let filter = query::Filter {
+    let filter = filter::Filter {
         aggregate_id: Some(comic.clone()),
         ..Default::default()
     };
@@ -898,7 +898,7 @@ async fn the_command_line_lists_follows_and_verifies() {
         let names = app.env.names();
         let pool = pool.clone();
         tokio::spawn(async move {
-            let filter = query::Filter {
+            let filter = filter::Filter {
                 aggregate_type: Some("Comic".into()),
                 ..Default::default()
             };

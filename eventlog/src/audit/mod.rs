@@ -4,5 +4,6 @@
 //! and verify are in `comics_nats::audit`.
 
 pub mod chain;
+pub mod filter;
 pub mod query;
 pub mod window;

@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
-use super::query::{fetch, page_query, Filter};
+use super::filter::{fetch, page_query, Filter};
 use crate::record::{CommitCursor, EventRecord, Row};
 
 /// Seals a time-window page walks in commit order before it reads the rest
