@@ -23,7 +23,6 @@ use uuid::Uuid;
 use crate::error::{database, DomainProblem};
 use crate::handle::Refused;
 use crate::images::{self, describe, storage};
-use crate::locks::lock_comic;
 use crate::response::{metadata, no_content, with_token};
 use crate::state::CommandState;
 
@@ -98,7 +97,7 @@ async fn put_page(
     let stream = body.into_data_stream();
     let image = images::store(storage, kind, stream, LIMIT_PAGE).await?;
     let meta = metadata(&user, &request);
-    let _lock = lock_comic(&state.pool, comic_id).await.map_err(database)?;
+    let _lock = state.comic_locks.lock(comic_id).await.map_err(database)?;
     let pages = &state.stores.pages;
     let (current, _) = pages.load(chapter_id).await.map_err(Refused::from)?;
     let replaced = current.pages.contains_key(&number);
@@ -172,7 +171,7 @@ async fn append(
         return Err(PageError::NothingToAppend.problem());
     }
     let meta = metadata(&user, &request);
-    let _lock = lock_comic(&state.pool, comic_id).await.map_err(database)?;
+    let _lock = state.comic_locks.lock(comic_id).await.map_err(database)?;
     let pages = &state.stores.pages;
     let (current, _) = pages.load(chapter_id).await.map_err(Refused::from)?;
     let first = current.next_number();
@@ -251,7 +250,7 @@ async fn run(
 ) -> Result<Response, Problem> {
     let comic_id = comic_of(state, chapter_id).await?;
     let meta = metadata(user, request);
-    let _lock = lock_comic(&state.pool, comic_id).await.map_err(database)?;
+    let _lock = state.comic_locks.lock(comic_id).await.map_err(database)?;
     let done = state
         .stores
         .pages

@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use crate::facts::{ChapterFacts, ComicFacts, PageFacts, RoundComics};
 use crate::group_commit::GroupCommit;
 use crate::handle::Handle;
+use crate::locks::ComicLocks;
 use crate::popularity::intake::ViewIntake;
 use crate::store::Store;
 
@@ -20,6 +21,8 @@ use crate::store::Store;
 pub struct CommandState {
     pub pool: PgPool,
     pub stores: Arc<Stores>,
+    /// Commands on a comic and its chapters, one at a time per comic.
+    pub comic_locks: ComicLocks,
     pub jwt: Arc<Jwt>,
     /// Where accepted views go (absent: `POST .../views` answers 503).
     pub views: Option<Arc<ViewIntake>>,
@@ -31,6 +34,7 @@ impl CommandState {
     pub fn new(pool: PgPool, jwt: Arc<Jwt>) -> Self {
         Self {
             stores: Arc::new(Stores::new(pool.clone())),
+            comic_locks: ComicLocks::new(pool.clone()),
             pool,
             jwt,
             views: None,

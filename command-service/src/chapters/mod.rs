@@ -24,7 +24,6 @@ use uuid::Uuid;
 
 use crate::error::database;
 use crate::handle::Refused;
-use crate::locks::lock_comic;
 use crate::response::{created, if_match, metadata, no_content, ok, Versioned};
 use crate::state::CommandState;
 
@@ -54,7 +53,7 @@ async fn create(
     let chapter = body.parse(comic_id)?;
     let chapter_id = Uuid::now_v7();
     let meta = metadata(&user, &request);
-    let _lock = lock_comic(&state.pool, comic_id).await.map_err(database)?;
+    let _lock = state.comic_locks.lock(comic_id).await.map_err(database)?;
     let mut token = ConsistencyToken::default();
     let claim = ComicCommand::ClaimChapterNumber {
         chapter_id,
@@ -97,7 +96,7 @@ async fn change(
     let changes = body.parse()?;
     let meta = metadata(&user, &request);
     let comic_id = locate(&state, chapter_id).await?.comic_id;
-    let _lock = lock_comic(&state.pool, comic_id).await.map_err(database)?;
+    let _lock = state.comic_locks.lock(comic_id).await.map_err(database)?;
     let current = locate(&state, chapter_id).await?;
     if expected.is_some_and(|e| e != current.version) {
         let current = current.version;
@@ -139,7 +138,7 @@ async fn delete(
 ) -> Result<Response, Problem> {
     let meta = metadata(&user, &request);
     let comic_id = locate(&state, chapter_id).await?.comic_id;
-    let _lock = lock_comic(&state.pool, comic_id).await.map_err(database)?;
+    let _lock = state.comic_locks.lock(comic_id).await.map_err(database)?;
     let current = locate(&state, chapter_id).await?;
     let command = ChapterCommand::Delete;
     let chapters = &state.stores.chapters;

@@ -18,7 +18,6 @@ use uuid::Uuid;
 use crate::error::{database, DomainProblem};
 use crate::handle::Refused;
 use crate::images::{self, describe, storage};
-use crate::locks::lock_comic;
 use crate::response::{metadata, no_content, with_token};
 use crate::state::CommandState;
 
@@ -50,7 +49,7 @@ pub(super) async fn put_cover(
         return Err(ComicError::NotFound.problem());
     }
     let image = images::store(storage, kind, body.into_data_stream(), LIMIT_COVER).await?;
-    let _lock = lock_comic(&state.pool, id).await.map_err(database)?;
+    let _lock = state.comic_locks.lock(id).await.map_err(database)?;
     let meta = metadata(&user, &request);
     let command = ComicCommand::SetCover {
         image: image.clone(),
@@ -81,7 +80,7 @@ pub(super) async fn remove_cover(
     request: RequestId,
     PathParams(id): PathParams<Uuid>,
 ) -> Result<Response, Problem> {
-    let _lock = lock_comic(&state.pool, id).await.map_err(database)?;
+    let _lock = state.comic_locks.lock(id).await.map_err(database)?;
     let meta = metadata(&user, &request);
     let command = ComicCommand::RemoveCover;
     let done = state

@@ -15,7 +15,6 @@ use comics_domain::ComicCommand;
 use uuid::Uuid;
 
 use crate::error::database;
-use crate::locks::lock_comic;
 use crate::response::{created, if_match, metadata, no_content, ok, Versioned};
 use crate::state::CommandState;
 
@@ -81,7 +80,7 @@ async fn change(
     let changes = body.parse()?;
     // Serialised with every other write on this comic, so concurrent
     // changes queue instead of exhausting the conflict retries.
-    let _lock = lock_comic(&state.pool, id).await.map_err(database)?;
+    let _lock = state.comic_locks.lock(id).await.map_err(database)?;
     let meta = metadata(&user, &request);
     let command = ComicCommand::Update(changes);
     let comics = &state.stores.comics;
@@ -104,7 +103,7 @@ async fn delete(
     PathParams(id): PathParams<Uuid>,
 ) -> Result<Response, Problem> {
     // Serialised with chapter commands on this comic.
-    let _lock = lock_comic(&state.pool, id).await.map_err(database)?;
+    let _lock = state.comic_locks.lock(id).await.map_err(database)?;
     let meta = metadata(&user, &request);
     let command = ComicCommand::Delete;
     let done = state
