@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use comics_common::consistency::ConsistencyToken;
 use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::EventStoreAggregateContext;
 use cqrs_es::{Aggregate, AggregateError};
 use uuid::Uuid;
 
@@ -62,13 +63,73 @@ where
             if_match,
         );
         let executed = committed.await.map(|c| Executed::of::<A>(&id, c));
-        meter::<A>(&executed);
+        meter::<A>(executed.as_ref());
         executed
+    }
+
+    /// Decides `commands` on aggregate `id` one after another, each on the
+    /// state the ones before it left, and appends all their events in one
+    /// statement (each command's events with its own metadata). Answers
+    /// each command's outcome with what `observe` saw of the state it was
+    /// decided on, in order; `None` when the load or the append failed (a
+    /// conflict, the database), and then nothing was appended: the caller
+    /// runs the commands alone, each meeting its own error or retry.
+    pub async fn execute_all<T>(
+        &self,
+        id: Uuid,
+        commands: Vec<(A::Command, HashMap<String, String>)>,
+        observe: impl Fn(&A, &A::Command) -> T,
+    ) -> Option<Vec<Result<(Executed, T), Refused<A::Error>>>> {
+        let key = id.to_string();
+        let context = self.store.load_aggregate(&key).await.ok()?;
+        let (mut aggregate, mut sequence) = (context.aggregate, context.current_sequence);
+        let mut appends = Vec::new();
+        let mut outcomes = Vec::with_capacity(commands.len());
+        for (command, metadata) in commands {
+            let seen = observe(&aggregate, &command);
+            let before = aggregate.clone();
+            let events = match decide(&mut aggregate, command, &self.services).await {
+                Ok(events) => events,
+                Err(e) => {
+                    aggregate = before;
+                    outcomes.push(Err(Refused::Aggregate(e)));
+                    continue;
+                }
+            };
+            let committed = Committed {
+                version: (sequence + events.len()) as i64,
+                changed: !events.is_empty(),
+            };
+            outcomes.push(Ok((Executed::of::<A>(&key, committed), seen)));
+            if events.is_empty() {
+                continue;
+            }
+            let context = EventStoreAggregateContext {
+                aggregate_id: key.clone(),
+                aggregate: before,
+                current_sequence: sequence,
+                current_snapshot: None,
+            };
+            sequence += events.len();
+            for event in &events {
+                aggregate.apply(event.clone());
+            }
+            appends.push((context, events, metadata));
+        }
+        if !appends.is_empty() {
+            let mut db = self.store.pool().acquire().await.ok()?;
+            let appended = self.store.append_many_in(&mut db, appends).await.ok()?;
+            self.store.keep_all(appended);
+        }
+        for outcome in &outcomes {
+            meter::<A>(outcome.as_ref().map(|(executed, _)| executed));
+        }
+        Some(outcomes)
     }
 }
 
 /// Counts a command's outcome (`comics_commands_total{aggregate,outcome}`).
-pub fn meter<A: Aggregate>(result: &Result<Executed, Refused<A::Error>>) {
+pub fn meter<A: Aggregate>(result: Result<&Executed, &Refused<A::Error>>) {
     let outcome = match result {
         Ok(e) if e.changed => "ok",
         Ok(_) => "unchanged",

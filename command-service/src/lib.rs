@@ -21,6 +21,7 @@ mod handle;
 mod images;
 mod locks;
 mod openapi;
+mod page_puts;
 mod pages;
 mod plans;
 pub mod popularity;

@@ -23,6 +23,7 @@ use uuid::Uuid;
 use crate::error::{database, DomainProblem};
 use crate::handle::Refused;
 use crate::images::{self, describe, storage};
+use crate::page_puts::PutFailed;
 use crate::response::{metadata, no_content, with_token};
 use crate::state::CommandState;
 
@@ -97,16 +98,29 @@ async fn put_page(
     let stream = body.into_data_stream();
     let image = images::store(storage, kind, stream, LIMIT_PAGE).await?;
     let meta = metadata(&user, &request);
-    let _lock = state.comic_locks.lock(comic_id).await.map_err(database)?;
-    let pages = &state.stores.pages;
-    let (current, _) = pages.load(chapter_id).await.map_err(Refused::from)?;
-    let replaced = current.pages.contains_key(&number);
     let command = PageCommand::Put {
         chapter_id,
         number,
         image: image.clone(),
     };
-    let done = pages.execute(chapter_id, command, &meta, None).await?;
+    let puts = &state.page_puts;
+    let put = puts.put(
+        &state.stores,
+        &state.comic_locks,
+        comic_id,
+        chapter_id,
+        command,
+        meta,
+    );
+    let (done, replaced) = match put.await {
+        Ok(outcome) => outcome?,
+        Err(PutFailed::Lock(e)) => return Err(database(e)),
+        Err(PutFailed::Lost) => {
+            return Err(Problem::internal(
+                &"the page's commit ended without an answer",
+            ))
+        }
+    };
     let mut body = page_json(number, &image);
     body["id"] = json!(chapter_id);
     body["version"] = json!(done.version);

@@ -13,6 +13,7 @@ use crate::facts::{ChapterFacts, ComicFacts, PageFacts, RoundComics};
 use crate::group_commit::GroupCommit;
 use crate::handle::Handle;
 use crate::locks::ComicLocks;
+use crate::page_puts::PagePuts;
 use crate::popularity::intake::ViewIntake;
 use crate::store::Store;
 
@@ -23,6 +24,8 @@ pub struct CommandState {
     pub stores: Arc<Stores>,
     /// Commands on a comic and its chapters, one at a time per comic.
     pub comic_locks: ComicLocks,
+    /// Page uploads waiting for their chapter's next commit.
+    pub page_puts: Arc<PagePuts>,
     pub jwt: Arc<Jwt>,
     /// Where accepted views go (absent: `POST .../views` answers 503).
     pub views: Option<Arc<ViewIntake>>,
@@ -35,6 +38,7 @@ impl CommandState {
         Self {
             stores: Arc::new(Stores::new(pool.clone())),
             comic_locks: ComicLocks::new(pool.clone()),
+            page_puts: Arc::default(),
             pool,
             jwt,
             views: None,

@@ -70,6 +70,29 @@ fn read_file(
 
 /// Where image keys start.
 const IMAGES: &str = "images";
+
+/// Makes a local store's 256 image folders (`images/00` to `images/ff`, by
+/// the first two hex digits of the sha256) once, flushed, so that an upload
+/// flushes its file and one folder, never folders made for it.
+fn make_folders(root: &std::path::Path) -> std::io::Result<()> {
+    let images = root.join(IMAGES);
+    let mut made = false;
+    if !images.is_dir() {
+        std::fs::create_dir_all(&images)?;
+        std::fs::File::open(root)?.sync_all()?;
+    }
+    for prefix in 0..=255u8 {
+        let dir = images.join(format!("{prefix:02x}"));
+        if !dir.is_dir() {
+            std::fs::create_dir(&dir)?;
+            made = true;
+        }
+    }
+    if made {
+        std::fs::File::open(&images)?.sync_all()?;
+    }
+    Ok(())
+}
 /// Where a local store spools uploads (beside `images/`, never listed).
 const UPLOADS: &str = ".uploads";
 
@@ -150,6 +173,8 @@ impl Storage {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create the storage folder {}", dir.display()))?;
         let dir = dir.canonicalize()?;
+        make_folders(&dir)
+            .with_context(|| format!("cannot prepare the storage folder {}", dir.display()))?;
         let store = LocalFileSystem::new_with_prefix(&dir)?;
         Ok(Self {
             store: Arc::new(store),

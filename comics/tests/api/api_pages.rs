@@ -6,6 +6,7 @@
 //! real S3-compatible server (`s3`), cover thumbnails (`thumbnails`) and
 //! uploads through a kill -9 (`killed`).
 
+mod batched;
 mod cached;
 mod gc;
 pub mod images;

@@ -124,7 +124,7 @@ where
         }
         let committed = answer.await.unwrap_or_else(|_| Err(stopped()));
         let executed = committed.map(|c| Executed::of::<A>(&id, c));
-        crate::handle::meter::<A>(&executed);
+        crate::handle::meter::<A>(executed.as_ref());
         executed
     }
 }
