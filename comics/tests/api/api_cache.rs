@@ -1,5 +1,7 @@
 //! The hot-read cache never keeps serving an answer once the projections it
-//! came from have changed (reads without a consistency token).
+//! came from have changed (reads without a consistency token), except a
+//! collection, which under writes is served stale while it is recomputed,
+//! at most once per half max age and never past max age.
 
 use std::time::Duration;
 
@@ -236,5 +238,105 @@ async fn a_cached_answer_echoes_the_request_id_like_any_other() {
         r.headers().contains_key("x-request-id"),
         "a fresh id when none was sent"
     );
+    app.stop().await;
+}
+
+/// One answer of the reader below: when it was asked, what `X-Cache` said,
+/// and the ranked comic's vote count it showed.
+struct Seen {
+    asked: std::time::Instant,
+    how: String,
+    count: i64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_ranking_under_steady_writes_is_served_stale_and_recomputed_within_its_bound() {
+    let max_age = Duration::from_millis(1000);
+    let app = TestApp::spawn_with(|s| s.read_cache.max_age = max_age).await;
+    let (id, created) = app.comic("Steady").await;
+    let first = app.rated(&app.user("steady-0"), &id, 8).await;
+    settle(&app, &id, &[created, first]).await;
+    let path = "/api/v1/rankings/top-rated";
+    let count = |ranking: &Value| ranking["items"][0]["rating"]["count"].as_i64();
+    eventually(Duration::from_secs(10), || async {
+        let r = app.get(path).await;
+        let hit = how(&r) == "hit";
+        (hit && count(&r.json().await.ok()?) == Some(1)).then_some(())
+    })
+    .await;
+
+    // For 3 s a new reader rates the comic every 25 ms, while another
+    // reads the ranking every 10 ms and, every 300 ms, reads it exactly
+    // (with the last rating's consistency token).
+    let writing = Duration::from_secs(3);
+    let latest = std::sync::Mutex::new(None::<(String, i64)>);
+    let writer = async {
+        let started = std::time::Instant::now();
+        let mut n = 1;
+        while started.elapsed() < writing {
+            let token = app.rated(&app.user(&format!("steady-{n}")), &id, 8).await;
+            n += 1;
+            *latest.lock().unwrap() = Some((token, n));
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    };
+    let reader = async {
+        let started = std::time::Instant::now();
+        let (mut seen, mut exact) = (Vec::new(), Vec::new());
+        let mut next_exact = started;
+        while started.elapsed() < writing + max_age {
+            let asked = std::time::Instant::now();
+            let r = app.get(path).await;
+            let how = how(&r);
+            let body: Value = r.json().await.unwrap();
+            seen.push(Seen {
+                asked,
+                how,
+                count: count(&body).unwrap(),
+            });
+            let last = latest.lock().unwrap().clone();
+            if let Some((token, votes)) = last.filter(|_| asked >= next_exact) {
+                let r = app.get_after(path, &token).await;
+                let body: Value = r.json().await.unwrap();
+                assert!(count(&body).unwrap() >= votes, "an exact read is exact");
+                exact.push((std::time::Instant::now(), votes));
+                next_exact = asked + Duration::from_millis(300);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        (seen, exact)
+    };
+    let ((), (seen, exact)) = tokio::join!(writer, reader);
+
+    // Served from the cache while it changed, and recomputed at most once
+    // per half max age (plus the request-path computations past it).
+    let kept = seen.iter().filter(|s| s.how != "miss").count();
+    assert!(
+        seen.iter().any(|s| s.how == "stale"),
+        "no stale answer served"
+    );
+    let mut counts: Vec<i64> = seen.iter().map(|s| s.count).collect();
+    counts.dedup();
+    let bound = (writing + max_age).as_millis() / (max_age / 2).as_millis() + 3;
+    assert!(
+        counts.len() >= 3 && counts.len() as u128 <= bound,
+        "{} distinct answers over {} reads ({kept} from the cache), bound {bound}",
+        counts.len(),
+        seen.len()
+    );
+    // Never older than max age: once a count was seen exactly, every answer
+    // asked for twice max age later (the change listener's delay allowed)
+    // shows at least it.
+    for (confirmed, votes) in &exact {
+        for s in seen.iter().filter(|s| s.asked >= *confirmed + 2 * max_age) {
+            assert!(
+                s.count >= *votes,
+                "an answer ({}) showed {} votes, {votes} were visible {:?} before",
+                s.how,
+                s.count,
+                s.asked - *confirmed
+            );
+        }
+    }
     app.stop().await;
 }
