@@ -30,6 +30,7 @@ mod popularity;
 mod ratings;
 pub mod search;
 mod state;
+mod stats_parts;
 
 use axum::extract::Request;
 use axum::middleware::{from_fn_with_state, Next};

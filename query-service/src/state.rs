@@ -66,6 +66,9 @@ pub struct QueryStores {
     /// The rows of read pages, kept while their comic is unchanged (with
     /// the read cache, whose change listener they follow).
     pub page_rows: Option<Arc<crate::page_rows::PageRows>>,
+    /// The stats parts that a comic's change rarely touches, kept while
+    /// unchanged (with the read cache, whose change listener they follow).
+    pub stats_parts: Option<Arc<crate::stats_parts::StatsParts>>,
 }
 
 impl QueryState {
@@ -93,6 +96,7 @@ impl QueryState {
             storage: None,
             images: None,
             page_rows: None,
+            stats_parts: None,
         }))
     }
 
@@ -173,6 +177,7 @@ impl QueryState {
         }
         let freshness = crate::cache::Freshness::spawn(distinct);
         self.fields().page_rows = Some(crate::page_rows::PageRows::new(freshness.clone()));
+        self.fields().stats_parts = Some(crate::stats_parts::StatsParts::new(freshness.clone()));
         self.fields().cache = Some(crate::cache::ResponseCache::new(
             freshness,
             settings,

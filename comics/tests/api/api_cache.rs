@@ -340,3 +340,54 @@ async fn a_ranking_under_steady_writes_is_served_stale_and_recomputed_within_its
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn stats_read_without_a_token_follow_ratings_views_bookmarks_and_deletions() {
+    let app = TestApp::spawn().await;
+    let (x, x_token) = app.comic("Seen").await;
+    let (y, y_token) = app.comic("Other").await;
+    settle(&app, &x, &[x_token, y_token]).await;
+    let stats = |id: &str| format!("/api/v1/comics/{id}/stats");
+    // Both comics' stats (and their parts) kept.
+    for id in [&x, &y] {
+        eventually(Duration::from_secs(5), || async {
+            app.get(&stats(id)).await;
+            (how(&app.get(&stats(id)).await) == "hit").then_some(())
+        })
+        .await;
+    }
+    // Each change reads its own part again; the kept ones stay right.
+    let shows = |id: String, votes: i64, views: i64, bookmarks: i64| {
+        let app = &app;
+        async move {
+            eventually(Duration::from_secs(10), || async {
+                let s: Value = app.get(&stats(&id)).await.json().await.ok()?;
+                let now = (
+                    s["rating"]["count"].as_i64()?,
+                    s["views"]["total"].as_i64()?,
+                    s["bookmarks"].as_i64()?,
+                );
+                (now == (votes, views, bookmarks)).then_some(())
+            })
+            .await
+        }
+    };
+    app.rated(&app.user_token, &x, 7).await;
+    shows(x.clone(), 1, 0, 0).await;
+    app.viewed(Some(&app.user("stats-viewer")), &x).await;
+    shows(x.clone(), 1, 1, 0).await;
+    let r = app.bookmark_comic(Some(&app.user_token), &x).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    shows(x.clone(), 1, 1, 1).await;
+    app.rated(&app.user("stats-rater"), &x, 9).await;
+    shows(x.clone(), 2, 1, 1).await;
+    shows(y.clone(), 0, 0, 0).await;
+    // A deletion: the deleted comic's stats are gone, the other's stay.
+    assert_eq!(app.delete_comic(&y).await.status(), 204);
+    eventually(Duration::from_secs(10), || async {
+        (app.get(&stats(&y)).await.status() == 404).then_some(())
+    })
+    .await;
+    shows(x.clone(), 2, 1, 1).await;
+    app.stop().await;
+}

@@ -117,6 +117,14 @@ impl Freshness {
             .unwrap_or(0)
     }
 
+    /// Whether any of `deps` announced a comic's deletion (or that anything
+    /// may have changed) since `stamp`.
+    pub fn deleted_since(&self, deps: &[ProjectionInfo], stamp: u64) -> bool {
+        self.of(deps).any(|m| {
+            m.deleted.load(Ordering::SeqCst) > stamp || m.all.load(Ordering::SeqCst) > stamp
+        })
+    }
+
     /// How an answer computed at `stamp` from `deps` stands: about one comic
     /// (`scope`), or a collection (`None`).
     pub fn judge(&self, deps: &[ProjectionInfo], scope: Option<Uuid>, stamp: u64) -> Verdict {
@@ -206,11 +214,15 @@ mod tests {
         };
         f.record("ratings", &deleted);
         assert_eq!(f.judge(&[CATALOG, RATINGS], None, stamp), Verdict::Invalid);
+        assert!(f.deleted_since(&[RATINGS], stamp));
+        assert!(!f.deleted_since(&[CATALOG], stamp));
+        assert!(!f.deleted_since(&[RATINGS], f.stamp()));
         let stamp = f.stamp();
         f.record("", &Changes::everything());
         assert_eq!(
             f.judge(&[CATALOG], Some(Uuid::now_v7()), stamp),
             Verdict::Invalid
         );
+        assert!(f.deleted_since(&[CATALOG], stamp));
     }
 }
