@@ -94,13 +94,9 @@ async fn put_page(
     }
     let kind = images::declared(&headers, LIMIT_PAGE)?;
     let storage = storage(&state)?;
-    // The chapter is looked up while the body streams in; an unknown one
-    // stops the upload (its spooled part is dropped).
+    let comic_id = comic_of(&state, chapter_id).await?;
     let stream = body.into_data_stream();
-    let (comic_id, image) = tokio::try_join!(
-        comic_of(&state, chapter_id),
-        images::store(storage, kind, stream, LIMIT_PAGE),
-    )?;
+    let image = images::store(storage, kind, stream, LIMIT_PAGE).await?;
     let meta = metadata(&user, &request);
     let command = PageCommand::Put {
         chapter_id,
