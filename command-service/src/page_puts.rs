@@ -23,9 +23,8 @@ use comics_domain::{Page, PageCommand, PageError};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::handle::{Executed, Refused};
+use crate::handle::{Executed, Handle, Refused};
 use crate::locks::ComicLocks;
-use crate::state::Stores;
 
 /// A page command's answer: its outcome, and whether it replaced a page.
 pub type PutOutcome = Result<(Executed, bool), Refused<PageError>>;
@@ -38,9 +37,10 @@ struct Waiting {
     reply: oneshot::Sender<PutOutcome>,
 }
 
-/// The page uploads waiting, by chapter.
-#[derive(Default)]
+/// The page uploads waiting, by chapter, and what commits them.
 pub struct PagePuts {
+    pages: Arc<Handle<Page>>,
+    locks: ComicLocks,
     waiting: Mutex<(u64, HashMap<Uuid, Vec<Waiting>>)>,
 }
 
@@ -54,12 +54,19 @@ pub enum PutFailed {
 }
 
 impl PagePuts {
+    /// Commits with `pages`, under `locks`.
+    pub fn new(pages: Arc<Handle<Page>>, locks: ComicLocks) -> Self {
+        Self {
+            pages,
+            locks,
+            waiting: Mutex::default(),
+        }
+    }
+
     /// Runs `command` (a page of `chapter_id`, in comic `comic_id`) with
     /// the uploads to the chapter waiting with it.
     pub async fn put(
-        self: &Arc<Self>,
-        stores: &Arc<Stores>,
-        locks: &ComicLocks,
+        &self,
         comic_id: Uuid,
         chapter_id: Uuid,
         command: PageCommand,
@@ -70,7 +77,7 @@ impl PagePuts {
         let lock = tokio::select! {
             biased;
             answered = &mut answer => return answered.map_err(|_| PutFailed::Lost),
-            lock = locks.lock(comic_id) => lock,
+            lock = self.locks.lock(comic_id) => lock,
         };
         let lock = match lock {
             Ok(lock) => lock,
@@ -81,9 +88,9 @@ impl PagePuts {
         };
         let batch = self.take(chapter_id);
         if !batch.is_empty() {
-            let stores = stores.clone();
+            let pages = self.pages.clone();
             tokio::spawn(async move {
-                commit(&stores, chapter_id, batch).await;
+                commit(&pages, chapter_id, batch).await;
                 drop(lock);
             });
         }
@@ -137,8 +144,7 @@ fn replaces(page: &Page, command: &PageCommand) -> bool {
 }
 
 /// Commits `batch` together, or each alone when that fails; answers each.
-async fn commit(stores: &Stores, chapter_id: Uuid, batch: Vec<Waiting>) {
-    let pages = &stores.pages;
+async fn commit(pages: &Handle<Page>, chapter_id: Uuid, batch: Vec<Waiting>) {
     let commands = batch
         .iter()
         .map(|w| (w.command.clone(), w.metadata.clone()))

@@ -103,15 +103,7 @@ async fn put_page(
         number,
         image: image.clone(),
     };
-    let puts = &state.page_puts;
-    let put = puts.put(
-        &state.stores,
-        &state.comic_locks,
-        comic_id,
-        chapter_id,
-        command,
-        meta,
-    );
+    let put = state.page_puts.put(comic_id, chapter_id, command, meta);
     let (done, replaced) = match put.await {
         Ok(outcome) => outcome?,
         Err(PutFailed::Lock(e)) => return Err(database(e)),

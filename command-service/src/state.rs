@@ -35,10 +35,12 @@ pub struct CommandState {
 
 impl CommandState {
     pub fn new(pool: PgPool, jwt: Arc<Jwt>) -> Self {
+        let stores = Arc::new(Stores::new(pool.clone()));
+        let comic_locks = ComicLocks::new(pool.clone());
         Self {
-            stores: Arc::new(Stores::new(pool.clone())),
-            comic_locks: ComicLocks::new(pool.clone()),
-            page_puts: Arc::default(),
+            page_puts: Arc::new(PagePuts::new(stores.pages.clone(), comic_locks.clone())),
+            stores,
+            comic_locks,
             pool,
             jwt,
             views: None,
@@ -75,7 +77,7 @@ impl FromRef<CommandState> for Arc<Jwt> {
 pub struct Stores {
     pub comics: Handle<Comic>,
     pub chapters: Handle<Chapter>,
-    pub pages: Handle<Page>,
+    pub pages: Arc<Handle<Page>>,
     /// Whether a chapter (and its comic) is live, for page commands.
     pub page_facts: Arc<PageFacts>,
     /// Rating commands, committed in groups.
@@ -107,7 +109,7 @@ impl Stores {
         });
         Self {
             comics: Handle::new(comics, Arc::new(ChapterFacts(chapters.clone()))),
-            pages: Handle::new(Arc::new(Store::new(&pool)), page_facts.clone()),
+            pages: Arc::new(Handle::new(Arc::new(Store::new(&pool)), page_facts.clone())),
             page_facts,
             chapters: Handle::new(chapters, facts),
             rating_commits,
